@@ -1,0 +1,1 @@
+//! Placeholder: the plugin host lands with the plugin platform issue.

@@ -1,0 +1,1 @@
+//! Placeholder: search lands with the search issue.

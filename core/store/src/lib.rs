@@ -1,0 +1,264 @@
+//! Townhall's storage layer: one [`Store`] over SQLite or PostgreSQL.
+//!
+//! - On SQLite (the embedded default) every write goes through a single
+//!   connection, so writers never fight over the database lock, while reads
+//!   use a pool (WAL mode lets them run beside the writer).
+//! - On PostgreSQL reads and writes share one pool; row locks
+//!   (`FOR UPDATE`, `SKIP LOCKED`) coordinate several server replicas.
+//!
+//! Every change to a request is one transaction: the row, its history entry
+//! and its outbox rows commit together or not at all.
+//!
+//! **Must never:** know about HTTP, GraphQL or plugins; decide who may see
+//! what (callers do); read the wall clock (times are passed in).
+
+mod attachments;
+mod catalog;
+mod convert;
+mod entities;
+pub mod error;
+mod outbox;
+mod people;
+pub mod records;
+pub use attachments::Attachment;
+pub use outbox::OutboxStats;
+pub use people::User;
+mod requests;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use townhall_migrations::MigratorTrait;
+use tokio::sync::Mutex;
+
+pub use error::{Result, StoreError};
+pub use records::*;
+pub use townhall_migrations::Migrator;
+
+/// Which database engine is behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// SQLite's `synchronous` setting. `Normal` (the default) survives a crash
+/// of the process (`kill -9`); `Full` also survives a power cut, at the cost
+/// of an fsync per commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    #[default]
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size for reads (and, on PostgreSQL, writes).
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub sqlite_sync: SqliteSync,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_sync: SqliteSync::Normal,
+        }
+    }
+
+    /// The URL for an SQLite file inside `data_dir`.
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        Self::new(format!("sqlite://{}?mode=rwc", data_dir.join("townhall.db").display()))
+    }
+}
+
+/// Pool figures for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub read_size: u32,
+    pub read_idle: u32,
+    pub write_size: u32,
+    pub write_idle: u32,
+}
+
+struct Inner {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+    backend: Backend,
+    /// PostgreSQL tracking-number sequences known to exist.
+    sequences: Mutex<HashSet<String>>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.inner.backend).finish()
+    }
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed). Does not migrate.
+    pub async fn connect(opts: &StoreOptions) -> Result<Store> {
+        let backend = if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if opts.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Unavailable(
+                "the database URL must start with sqlite:// or postgres://".to_owned(),
+            ));
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let reads = sqlite_options(opts, opts.max_connections.max(1));
+                let writes = sqlite_options(opts, 1);
+                // Open the writer first: it creates the file and switches it to WAL.
+                let write = Database::connect(writes).await?;
+                write.execute_unprepared("SELECT 1").await?;
+                let read = Database::connect(reads).await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let mut o = ConnectOptions::new(opts.url.clone());
+                o.max_connections(opts.max_connections.max(2))
+                    .min_connections(1)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_timeout(opts.acquire_timeout)
+                    .sqlx_logging(false)
+                    .set_application_name("townhall");
+                let pool = Database::connect(o).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                read,
+                write,
+                backend,
+                sequences: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub(crate) fn read(&self) -> &DatabaseConnection {
+        &self.inner.read
+    }
+
+    pub(crate) fn write(&self) -> &DatabaseConnection {
+        &self.inner.write
+    }
+
+    /// Applies every pending migration. Returns how many ran.
+    pub async fn migrate(&self) -> Result<usize> {
+        let pending = Migrator::get_pending_migrations(self.write()).await?.len();
+        Migrator::up(self.write(), None).await?;
+        Ok(pending)
+    }
+
+    /// Names of migrations not yet applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        Ok(Migrator::get_pending_migrations(self.write())
+            .await?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect())
+    }
+
+    /// Rolls back `steps` migrations (all when `None`). For tests and repair.
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<()> {
+        Migrator::down(self.write(), steps).await?;
+        Ok(())
+    }
+
+    /// Checks the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        self.read().execute_unprepared("SELECT 1").await?;
+        if self.inner.backend == Backend::Sqlite {
+            self.write().execute_unprepared("SELECT 1").await?;
+        }
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let (rs, ri) = pool_numbers(self.read());
+        let (ws, wi) = match self.inner.backend {
+            Backend::Sqlite => pool_numbers(self.write()),
+            Backend::Postgres => (rs, ri),
+        };
+        PoolStats {
+            read_size: rs,
+            read_idle: ri,
+            write_size: ws,
+            write_idle: wi,
+        }
+    }
+
+    /// Closes every connection (at shutdown, after in-flight work is done).
+    pub async fn close(&self) {
+        let _ = self.inner.read.close_by_ref().await;
+        if self.inner.backend == Backend::Sqlite {
+            let _ = self.inner.write.close_by_ref().await;
+        }
+    }
+}
+
+fn pool_numbers(conn: &DatabaseConnection) -> (u32, u32) {
+    match conn.get_database_backend() {
+        DbBackend::Sqlite => {
+            let p = conn.get_sqlite_connection_pool();
+            (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+        }
+        _ => {
+            let p = conn.get_postgres_connection_pool();
+            (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+        }
+    }
+}
+
+fn sqlite_options(opts: &StoreOptions, max: u32) -> ConnectOptions {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let sync = match opts.sqlite_sync {
+        SqliteSync::Normal => SqliteSynchronous::Normal,
+        SqliteSync::Full => SqliteSynchronous::Full,
+    };
+    let mut o = ConnectOptions::new(opts.url.clone());
+    o.max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(opts.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |s| {
+            s.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(sync)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    o
+}

@@ -1,0 +1,594 @@
+//! Service requests: committing a new one, changing one (or two, when
+//! merging) atomically, reading and listing them, and their history.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
+};
+use serde_json::Value;
+use townhall_domain::tracking::TrackingNumber;
+use townhall_domain::{DomainError, EventKind};
+use uuid::Uuid;
+
+use crate::entities::{contact, event, outbox, request};
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use crate::{Backend, Store, convert};
+
+fn sequence_name(jurisdiction_id: &str, year: i32) -> String {
+    format!("tracking_seq_{:016x}_{year}", fnv64(jurisdiction_id))
+}
+
+/// FNV-1a: a stable short name for a PostgreSQL sequence per jurisdiction.
+fn fnv64(s: &str) -> u64 {
+    s.bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn event_model(request_id: Uuid, jurisdiction_id: &str, e: &NewEvent, now: DateTime<Utc>) -> event::ActiveModel {
+    event::ActiveModel {
+        id: Set(e.id),
+        request_id: Set(request_id),
+        jurisdiction_id: Set(jurisdiction_id.to_owned()),
+        kind: Set(e.kind.as_str().to_owned()),
+        actor_type: Set(e.actor.kind.as_str().to_owned()),
+        actor_id: Set(e.actor.id.clone()),
+        from_status: Set(e.from_status.map(|s| s.as_str().to_owned())),
+        to_status: Set(e.to_status.map(|s| s.as_str().to_owned())),
+        body: Set(e.body.clone()),
+        data: Set(e.data.clone()),
+        public: Set(e.kind.is_public()),
+        created_at: Set(now),
+    }
+}
+
+fn outbox_model(jurisdiction_id: &str, aggregate: Option<Uuid>, o: &OutboxSpec, now: DateTime<Utc>) -> outbox::ActiveModel {
+    outbox::ActiveModel {
+        jurisdiction_id: Set(jurisdiction_id.to_owned()),
+        consumer: Set(o.consumer.clone()),
+        topic: Set(o.topic.clone()),
+        aggregate_id: Set(aggregate),
+        payload: Set(o.payload.clone()),
+        created_at: Set(now),
+        available_at: Set(now),
+        attempts: Set(0),
+        ..Default::default()
+    }
+}
+
+async fn insert_events_and_outbox(
+    txn: &DatabaseTransaction,
+    request_id: Uuid,
+    jurisdiction_id: &str,
+    events: &[NewEvent],
+    outbox_rows: &[OutboxSpec],
+    now: DateTime<Utc>,
+) -> Result<Vec<EventRecord>> {
+    let mut records = Vec::with_capacity(events.len());
+    if !events.is_empty() {
+        let mut models = Vec::with_capacity(events.len());
+        for e in events {
+            let m = event_model(request_id, jurisdiction_id, e, now);
+            records.push(EventRecord {
+                id: *m.id.as_ref(),
+                request_id,
+                kind: e.kind,
+                actor: e.actor.clone(),
+                from_status: e.from_status,
+                to_status: e.to_status,
+                body: e.body.clone(),
+                data: e.data.clone(),
+                public: e.kind.is_public(),
+                created_at: now,
+            });
+            models.push(m);
+        }
+        event::Entity::insert_many(models).exec_without_returning(txn).await?;
+    }
+    if !outbox_rows.is_empty() {
+        let models = outbox_rows
+            .iter()
+            .map(|o| outbox_model(jurisdiction_id, Some(request_id), o, now));
+        outbox::Entity::insert_many(models).exec_without_returning(txn).await?;
+    }
+    Ok(records)
+}
+
+impl Store {
+    /// The next tracking-number counter for a jurisdiction and year.
+    async fn next_tracking_seq(&self, txn: &DatabaseTransaction, jurisdiction_id: &str, year: i32) -> Result<i64> {
+        match self.backend() {
+            Backend::Sqlite => {
+                // The single writer connection serializes this upsert.
+                let row = txn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "INSERT INTO tracking_counters (jurisdiction_id, year, last_seq) VALUES (?, ?, 1) \
+                         ON CONFLICT (jurisdiction_id, year) DO UPDATE SET last_seq = last_seq + 1 \
+                         RETURNING last_seq",
+                        [jurisdiction_id.into(), year.into()],
+                    ))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("tracking counter upsert returned nothing".into()))?;
+                Ok(row.try_get::<i64>("", "last_seq")?)
+            }
+            Backend::Postgres => {
+                // A sequence never blocks concurrent submitters (a counter row
+                // would serialize them on its lock); gaps are acceptable.
+                // `submit` made sure the sequence exists before it began.
+                let name = sequence_name(jurisdiction_id, year);
+                let row = txn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("SELECT nextval('{name}') AS seq"),
+                    ))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("nextval returned nothing".into()))?;
+                Ok(row.try_get::<i64>("", "seq")?)
+            }
+        }
+    }
+
+    /// Creates the PostgreSQL tracking sequence for a jurisdiction and year
+    /// if needed. Runs outside any transaction, on its own connection.
+    async fn ensure_sequence(&self, jurisdiction_id: &str, year: i32) -> Result<()> {
+        let name = &sequence_name(jurisdiction_id, year);
+        let mut known = self.inner.sequences.lock().await;
+        if known.contains(name) {
+            return Ok(());
+        }
+        let db = self.write();
+        let create = db
+            .execute_unprepared(&format!("CREATE SEQUENCE IF NOT EXISTS {name} START WITH 1"))
+            .await;
+        if let Err(e) = create {
+            // Another replica may have created it at the same instant.
+            let exists = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT 1 AS one FROM pg_class WHERE relname = $1",
+                    [name.into()],
+                ))
+                .await?
+                .is_some();
+            if !exists {
+                return Err(e.into());
+            }
+        }
+        // Never hand out a number already used (e.g. after a restore).
+        let prefix = format!("{year:04}-%");
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT setval('{name}', GREATEST((SELECT last_value FROM {name}), \
+                 COALESCE((SELECT MAX(CAST(SUBSTRING(tracking_number FROM 6) AS BIGINT)) FROM service_requests \
+                 WHERE jurisdiction_id = $1 AND tracking_number LIKE $2), 0), 1), \
+                 (SELECT is_called FROM {name}) OR EXISTS (SELECT 1 FROM service_requests \
+                 WHERE jurisdiction_id = $1 AND tracking_number LIKE $2))"
+            ),
+            [jurisdiction_id.into(), prefix.into()],
+        ))
+        .await?;
+        known.insert(name.to_owned());
+        Ok(())
+    }
+
+    /// Commits a new request with its first history entry and outbox rows.
+    pub async fn submit(
+        &self,
+        new: NewRequest,
+        created: NewEvent,
+        outbox_rows: Vec<OutboxSpec>,
+        now: DateTime<Utc>,
+    ) -> Result<(RequestRecord, EventRecord)> {
+        if self.backend() == Backend::Postgres {
+            self.ensure_sequence(&new.jurisdiction_id, new.tracking_year).await?;
+        }
+        let txn = self.write().begin().await?;
+        let seq = self.next_tracking_seq(&txn, &new.jurisdiction_id, new.tracking_year).await?;
+        let tracking_number = TrackingNumber::new(new.tracking_year, u64::try_from(seq).unwrap_or(0)).to_string();
+        let id = new.id;
+        let intake = &new.intake;
+
+        let reporter_id = if intake.reporter.is_empty() {
+            None
+        } else {
+            let cid = Uuid::now_v7();
+            contact::Entity::insert(contact::ActiveModel {
+                id: Set(cid),
+                jurisdiction_id: Set(new.jurisdiction_id.clone()),
+                user_id: Set(intake.reporter.user_id),
+                first_name: Set(intake.reporter.first_name.clone()),
+                last_name: Set(intake.reporter.last_name.clone()),
+                email: Set(intake.reporter.email.clone()),
+                phone: Set(intake.reporter.phone.clone()),
+                created_at: Set(now),
+                anonymized_at: Set(None),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+            Some(cid)
+        };
+
+        let record = RequestRecord {
+            id,
+            jurisdiction_id: new.jurisdiction_id.clone(),
+            tracking_number,
+            service_code: intake.service_code.clone(),
+            description: intake.description.clone(),
+            status: new.status,
+            priority: new.priority,
+            lat: intake.lat,
+            long: intake.long,
+            address: intake.address.clone(),
+            address_id: intake.address_id.clone(),
+            zipcode: intake.zipcode.clone(),
+            department_code: new.department_code.clone(),
+            queue: new.queue.clone(),
+            assignee_id: None,
+            requested_at: new.requested_at,
+            updated_at: new.requested_at,
+            expected_at: new.expected_at,
+            closed_at: if new.status.is_closed() { Some(new.requested_at) } else { None },
+            channel: new.channel,
+            reporter_id,
+            attributes: Value::Object(intake.attributes.clone()),
+            media_url: intake.media_url.clone(),
+            device_id: intake.device_id.clone(),
+            merged_into: None,
+            public: new.public,
+            version: 1,
+        };
+        request::Entity::insert(request_model(&record))
+            .exec_without_returning(&txn)
+            .await?;
+        let mut events = insert_events_and_outbox(
+            &txn,
+            id,
+            &record.jurisdiction_id,
+            std::slice::from_ref(&created),
+            &outbox_rows,
+            new.requested_at,
+        )
+        .await?;
+        txn.commit().await?;
+        let event = events
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("created event missing".into()))?;
+        Ok((record, event))
+    }
+
+    /// Changes one request atomically: `decide` sees the current row (locked
+    /// for the transaction) and returns the change, or refuses it.
+    pub async fn update_request<F>(
+        &self,
+        jurisdiction_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+        decide: F,
+    ) -> Result<(RequestRecord, Vec<EventRecord>)>
+    where
+        F: FnOnce(&RequestRecord) -> std::result::Result<Change, DomainError> + Send,
+    {
+        let mut out = self
+            .update_requests(jurisdiction_id, &[id], now, |rows| {
+                let row = rows.first().ok_or_else(|| DomainError::MalformedId(id.to_string()))?;
+                decide(row).map(|c| vec![c])
+            })
+            .await?;
+        out.pop().ok_or_else(|| StoreError::not_found("request", id))
+    }
+
+    /// Changes several requests in one transaction (merging touches two).
+    /// `decide` receives the rows in the order of `ids` and returns one
+    /// change per row, in the same order.
+    pub async fn update_requests<F>(
+        &self,
+        jurisdiction_id: &str,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+        decide: F,
+    ) -> Result<Vec<(RequestRecord, Vec<EventRecord>)>>
+    where
+        F: FnOnce(&[RequestRecord]) -> std::result::Result<Vec<Change>, DomainError> + Send,
+    {
+        let txn = self.write().begin().await?;
+        // Take the write lock (SQLite) / row locks (PostgreSQL) first, so the
+        // rows cannot change between reading and writing them.
+        let mut sorted = ids.to_vec();
+        sorted.sort();
+        request::Entity::update_many()
+            .col_expr(request::Column::Version, Expr::col(request::Column::Version).into())
+            .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
+            .filter(request::Column::Id.is_in(sorted.clone()))
+            .exec(&txn)
+            .await?;
+        let mut by_id: HashMap<Uuid, request::Model> = request::Entity::find()
+            .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
+            .filter(request::Column::Id.is_in(sorted))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let mut models = Vec::with_capacity(ids.len());
+        for id in ids {
+            models.push(by_id.remove(id).ok_or_else(|| StoreError::not_found("request", id))?);
+        }
+        let records: Vec<RequestRecord> = models.iter().cloned().map(convert::request).collect::<Result<_>>()?;
+        let changes = decide(&records)?;
+        if changes.len() != records.len() {
+            return Err(StoreError::Corrupt("a workflow returned the wrong number of changes".into()));
+        }
+
+        let mut out = Vec::with_capacity(records.len());
+        for ((model, record), change) in models.into_iter().zip(records).zip(changes) {
+            let mut record = record;
+            if !change.patch.is_empty() {
+                let p = &change.patch;
+                let mut am = model.into_active_model();
+                if let Some(s) = p.status {
+                    am.status = Set(s.as_str().to_owned());
+                    record.status = s;
+                }
+                if let Some(pr) = p.priority {
+                    am.priority = Set(pr.as_str().to_owned());
+                    record.priority = pr;
+                }
+                if let Some(d) = &p.department_code {
+                    am.department_code = Set(d.clone());
+                    record.department_code = d.clone();
+                }
+                if let Some(q) = &p.queue {
+                    am.queue = Set(q.clone());
+                    record.queue = q.clone();
+                }
+                if let Some(a) = p.assignee_id {
+                    am.assignee_id = Set(a);
+                    record.assignee_id = a;
+                }
+                if let Some(e) = p.expected_at {
+                    am.expected_at = Set(e);
+                    record.expected_at = e;
+                }
+                if let Some(c) = p.closed_at {
+                    am.closed_at = Set(c);
+                    record.closed_at = c;
+                }
+                if let Some(m) = p.merged_into {
+                    am.merged_into = Set(m);
+                    record.merged_into = m;
+                }
+                if let Some(pb) = p.public {
+                    am.public = Set(pb);
+                    record.public = pb;
+                }
+                record.version += 1;
+                record.updated_at = now;
+                am.version = Set(record.version);
+                am.updated_at = Set(now);
+                am.update(&txn).await?;
+            } else if !change.events.is_empty() {
+                // A note alone still makes the request "updated".
+                record.updated_at = now;
+                request::Entity::update_many()
+                    .col_expr(request::Column::UpdatedAt, Expr::value(now))
+                    .filter(request::Column::Id.eq(record.id))
+                    .exec(&txn)
+                    .await?;
+            }
+            let events =
+                insert_events_and_outbox(&txn, record.id, jurisdiction_id, &change.events, &change.outbox, now)
+                    .await?;
+            out.push((record, events));
+        }
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn request(&self, jurisdiction_id: &str, id: Uuid) -> Result<RequestRecord> {
+        request::Entity::find_by_id(id)
+            .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
+            .one(self.read())
+            .await?
+            .map(convert::request)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found("request", id))
+    }
+
+    pub async fn request_by_tracking(&self, jurisdiction_id: &str, tracking: &str) -> Result<RequestRecord> {
+        request::Entity::find()
+            .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
+            .filter(request::Column::TrackingNumber.eq(tracking))
+            .one(self.read())
+            .await?
+            .map(convert::request)
+            .transpose()?
+            .ok_or_else(|| StoreError::not_found("request", tracking))
+    }
+
+    fn request_condition(q: &RequestQuery) -> Condition {
+        use request::Column as C;
+        let mut c = Condition::all().add(C::JurisdictionId.eq(q.jurisdiction_id.clone()));
+        if !q.ids.is_empty() {
+            c = c.add(C::Id.is_in(q.ids.clone()));
+        }
+        if !q.tracking_numbers.is_empty() {
+            c = c.add(C::TrackingNumber.is_in(q.tracking_numbers.clone()));
+        }
+        if !q.statuses.is_empty() {
+            c = c.add(C::Status.is_in(q.statuses.iter().map(|s| s.as_str())));
+        }
+        if !q.service_codes.is_empty() {
+            c = c.add(C::ServiceCode.is_in(q.service_codes.clone()));
+        }
+        if !q.department_codes.is_empty() {
+            c = c.add(C::DepartmentCode.is_in(q.department_codes.clone()));
+        }
+        if let Some(t) = q.requested_from {
+            c = c.add(C::RequestedAt.gte(t));
+        }
+        if let Some(t) = q.requested_to {
+            c = c.add(C::RequestedAt.lte(t));
+        }
+        if let Some(t) = q.updated_from {
+            c = c.add(C::UpdatedAt.gte(t));
+        }
+        if let Some(t) = q.updated_to {
+            c = c.add(C::UpdatedAt.lte(t));
+        }
+        if let Some(b) = q.bbox {
+            c = c
+                .add(C::Lat.between(b.min_lat, b.max_lat))
+                .add(C::Long.between(b.min_long, b.max_long));
+        }
+        if q.public_only {
+            c = c.add(C::Public.eq(true));
+        }
+        if let Some(user) = q.reporter_user_id {
+            let sub = sea_orm::sea_query::Query::select()
+                .column(contact::Column::Id)
+                .from(contact::Entity)
+                .and_where(Expr::col(contact::Column::UserId).eq(user))
+                .to_owned();
+            c = c.add(C::ReporterId.in_subquery(sub));
+        }
+        c
+    }
+
+    /// Lists requests matching `q`, newest first by default.
+    pub async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<RequestRecord>> {
+        use request::Column as C;
+        let mut cond = Self::request_condition(q);
+        if let Some(after) = q.after {
+            cond = cond.add(match q.order {
+                Order::NewestFirst => C::Id.lt(after),
+                Order::OldestFirst => C::Id.gt(after),
+            });
+        }
+        let mut select = request::Entity::find().filter(cond);
+        select = match q.order {
+            Order::NewestFirst => select.order_by_desc(C::Id),
+            Order::OldestFirst => select.order_by_asc(C::Id),
+        };
+        select
+            .offset(q.offset)
+            .limit(std::cmp::max(q.limit, 1))
+            .all(self.read())
+            .await?
+            .into_iter()
+            .map(convert::request)
+            .collect()
+    }
+
+    /// How many requests match `q` (ignoring its cursor and limit).
+    pub async fn count_requests(&self, q: &RequestQuery) -> Result<u64> {
+        Ok(request::Entity::find()
+            .filter(Self::request_condition(q))
+            .count(self.read())
+            .await?)
+    }
+
+    /// A request's history, oldest first. Internal entries only when asked.
+    pub async fn history(&self, request_id: Uuid, include_internal: bool) -> Result<Vec<EventRecord>> {
+        let mut q = event::Entity::find().filter(event::Column::RequestId.eq(request_id));
+        if !include_internal {
+            q = q.filter(event::Column::Public.eq(true));
+        }
+        q.order_by_asc(event::Column::Id)
+            .all(self.read())
+            .await?
+            .into_iter()
+            .map(convert::event)
+            .collect()
+    }
+
+    /// History entries of a jurisdiction in a time window (update feeds).
+    pub async fn events_between(
+        &self,
+        jurisdiction_id: &str,
+        kinds: &[EventKind],
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        public_only: bool,
+        limit: u64,
+    ) -> Result<Vec<EventRecord>> {
+        let mut q = event::Entity::find().filter(event::Column::JurisdictionId.eq(jurisdiction_id));
+        if !kinds.is_empty() {
+            q = q.filter(event::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
+        }
+        if let Some(f) = from {
+            q = q.filter(event::Column::CreatedAt.gte(f));
+        }
+        if let Some(t) = to {
+            q = q.filter(event::Column::CreatedAt.lte(t));
+        }
+        if public_only {
+            q = q.filter(event::Column::Public.eq(true));
+        }
+        q.order_by_asc(event::Column::CreatedAt)
+            .order_by_asc(event::Column::Id)
+            .limit(limit)
+            .all(self.read())
+            .await?
+            .into_iter()
+            .map(convert::event)
+            .collect()
+    }
+
+    /// The private contact behind a request's reporter.
+    pub async fn contact(&self, id: Uuid) -> Result<Contact> {
+        contact::Entity::find_by_id(id)
+            .one(self.read())
+            .await?
+            .map(convert::contact)
+            .ok_or_else(|| StoreError::not_found("contact", id))
+    }
+
+    /// Whether a jurisdiction has any request at all.
+    pub async fn has_requests(&self, jurisdiction_id: &str) -> Result<bool> {
+        Ok(request::Entity::find()
+            .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
+            .limit(1)
+            .one(self.read())
+            .await?
+            .is_some())
+    }
+}
+
+fn request_model(r: &RequestRecord) -> request::ActiveModel {
+    request::ActiveModel {
+        id: Set(r.id),
+        jurisdiction_id: Set(r.jurisdiction_id.clone()),
+        tracking_number: Set(r.tracking_number.clone()),
+        service_code: Set(r.service_code.clone()),
+        description: Set(r.description.clone()),
+        status: Set(r.status.as_str().to_owned()),
+        priority: Set(r.priority.as_str().to_owned()),
+        lat: Set(r.lat),
+        long: Set(r.long),
+        address: Set(r.address.clone()),
+        address_id: Set(r.address_id.clone()),
+        zipcode: Set(r.zipcode.clone()),
+        department_code: Set(r.department_code.clone()),
+        queue: Set(r.queue.clone()),
+        assignee_id: Set(r.assignee_id),
+        requested_at: Set(r.requested_at),
+        updated_at: Set(r.updated_at),
+        expected_at: Set(r.expected_at),
+        closed_at: Set(r.closed_at),
+        channel: Set(r.channel.as_str().to_owned()),
+        reporter_id: Set(r.reporter_id),
+        attributes: Set(r.attributes.clone()),
+        media_url: Set(r.media_url.clone()),
+        device_id: Set(r.device_id.clone()),
+        merged_into: Set(r.merged_into),
+        public: Set(r.public),
+        version: Set(r.version),
+    }
+}

@@ -1,0 +1,294 @@
+//! The store against real databases: every test runs on SQLite and on
+//! PostgreSQL (`TOWNHALL_TEST_POSTGRES_URL`, default the local server).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+use townhall_domain::intake::{BoundingBox, Channel, Reporter, ValidIntake};
+use townhall_domain::priority::Priority;
+use townhall_domain::service::ServiceDefinition;
+use townhall_domain::sla::SlaTarget;
+use townhall_domain::{DomainError, EventKind, Status};
+use townhall_store::*;
+use townhall_testkit::{TestDb, both_databases};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap()
+}
+
+async fn store(db: &TestDb) -> Store {
+    let s = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+async fn catalog(s: &Store) {
+    s.upsert_jurisdiction(
+        &Jurisdiction {
+            id: "riverton".into(),
+            name: "City of Riverton".into(),
+            timezone: chrono_tz::America::Chicago,
+            bounds: None,
+            holidays: vec![],
+            is_default: true,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    s.upsert_department(
+        &Department {
+            jurisdiction_id: "riverton".into(),
+            code: "public-works".into(),
+            name: "Public Works".into(),
+            description: String::new(),
+            email: None,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    for code in ["pothole", "graffiti"] {
+        s.upsert_service(
+            &ServiceDefinition {
+                jurisdiction_id: "riverton".into(),
+                code: code.into(),
+                name: code.into(),
+                description: String::new(),
+                group: Some("Streets".into()),
+                keywords: vec!["road".into()],
+                attributes: vec![],
+                default_priority: Priority::High,
+                sla: SlaTarget::business_days(5),
+                department_id: Some("public-works".into()),
+                plugin_id: None,
+                active: true,
+                public: true,
+                address_sensitive: false,
+                anonymous_allowed: true,
+                answers_with_token: false,
+            },
+            0,
+            now(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn new_request(service: &str, lat: f64, at: DateTime<Utc>) -> NewRequest {
+    NewRequest {
+        id: townhall_domain::ids::id_at(at, now()),
+        jurisdiction_id: "riverton".into(),
+        tracking_year: 2026,
+        intake: ValidIntake {
+            service_code: service.into(),
+            description: Some("Deep pothole".into()),
+            lat: Some(lat),
+            long: Some(-89.6),
+            address: None,
+            address_id: None,
+            zipcode: None,
+            attributes: serde_json::Map::new(),
+            media_url: None,
+            reporter: Reporter {
+                first_name: Some("Ana".into()),
+                email: Some("ana@example.org".into()),
+                ..Default::default()
+            },
+            device_id: None,
+        },
+        status: Status::Open,
+        priority: Priority::High,
+        department_code: Some("public-works".into()),
+        queue: None,
+        requested_at: at,
+        expected_at: Some(at + Duration::days(7)),
+        channel: Channel::Web,
+        public: true,
+    }
+}
+
+async fn submit(s: &Store, service: &str, lat: f64, at: DateTime<Utc>) -> RequestRecord {
+    let outbox = vec![OutboxSpec {
+        consumer: "search".into(),
+        topic: "request.created".into(),
+        payload: json!({}),
+    }];
+    s.submit(new_request(service, lat, at), NewEvent::new(EventKind::Created, Actor::reporter()), outbox, at)
+        .await
+        .unwrap()
+        .0
+}
+
+both_databases!(migrations_go_up_down_and_up_again, |db: TestDb| async move {
+    let s = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    assert_eq!(s.pending_migrations().await.unwrap().len(), 4);
+    assert_eq!(s.migrate().await.unwrap(), 4);
+    assert!(s.pending_migrations().await.unwrap().is_empty());
+    catalog(&s).await;
+    s.migrate_down(None).await.unwrap();
+    assert_eq!(s.pending_migrations().await.unwrap().len(), 4);
+    // The tables are really gone.
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    assert!(conn.execute_unprepared("SELECT 1 FROM service_requests").await.is_err());
+    assert_eq!(s.migrate().await.unwrap(), 4);
+    catalog(&s).await;
+    assert_eq!(s.services("riverton", false).await.unwrap().len(), 2);
+});
+
+both_databases!(submit_commits_request_history_contact_and_outbox, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    let a = submit(&s, "pothole", 41.0, now()).await;
+    let b = submit(&s, "pothole", 41.0, now()).await;
+    assert_eq!(a.tracking_number, "2026-000001");
+    assert_eq!(b.tracking_number, "2026-000002");
+    assert_eq!(a.id.get_version_num(), 7);
+
+    let back = s.request_by_tracking("riverton", "2026-000001").await.unwrap();
+    assert_eq!(back, s.request("riverton", a.id).await.unwrap());
+    assert_eq!(back.description.as_deref(), Some("Deep pothole"));
+    assert_eq!(back.status, Status::Open);
+    // Another jurisdiction cannot see it.
+    assert!(matches!(s.request("elsewhere", a.id).await, Err(StoreError::NotFound { .. })));
+
+    let contact = s.contact(back.reporter_id.unwrap()).await.unwrap();
+    assert_eq!(contact.email.as_deref(), Some("ana@example.org"));
+
+    let history = s.history(a.id, true).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, EventKind::Created);
+
+    let claimed = s.claim_outbox("w1", 10, Duration::seconds(30), now()).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].aggregate_id, Some(a.id));
+    // Leased rows are not handed out twice.
+    assert!(s.claim_outbox("w2", 10, Duration::seconds(30), now()).await.unwrap().is_empty());
+    s.complete_outbox(claimed[0].id, now()).await.unwrap();
+    s.fail_outbox(claimed[1].id, "boom", Some(now() + Duration::seconds(5)), now()).await.unwrap();
+    assert!(s.claim_outbox("w2", 10, Duration::seconds(30), now()).await.unwrap().is_empty());
+    let retry = s.claim_outbox("w2", 10, Duration::seconds(30), now() + Duration::seconds(6)).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 2);
+    s.fail_outbox(retry[0].id, "gave up", None, now()).await.unwrap();
+    let stats = s.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.dead), (0, 1));
+});
+
+both_databases!(refused_changes_write_nothing, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    let r = submit(&s, "pothole", 41.0, now()).await;
+    let later = now() + Duration::hours(1);
+    let (closed, events) = s
+        .update_request("riverton", r.id, later, |cur| {
+            cur.status.check_transition(Status::Closed)?;
+            let mut e = NewEvent::new(EventKind::StatusChanged, Actor::system());
+            e.from_status = Some(cur.status);
+            e.to_status = Some(Status::Closed);
+            Ok(Change {
+                patch: RequestPatch {
+                    status: Some(Status::Closed),
+                    closed_at: Some(Some(later)),
+                    ..Default::default()
+                },
+                events: vec![e],
+                outbox: vec![],
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.status, Status::Closed);
+    assert_eq!(closed.version, 2);
+    assert_eq!(events.len(), 1);
+
+    let err = s
+        .update_request("riverton", r.id, later, |cur| {
+            cur.status.check_transition(Status::Fixed)?;
+            Ok(Change::default())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(DomainError::InvalidTransition { .. })), "{err:?}");
+    let after = s.request("riverton", r.id).await.unwrap();
+    assert_eq!(after.version, 2);
+    assert_eq!(s.history(r.id, true).await.unwrap().len(), 2);
+});
+
+both_databases!(history_is_append_only, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    submit(&s, "pothole", 41.0, now()).await;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    assert!(conn.execute_unprepared("UPDATE request_events SET body = 'x'").await.is_err());
+    assert!(conn.execute_unprepared("DELETE FROM request_events").await.is_err());
+});
+
+both_databases!(listing_filters_and_pages, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    let mut ids = vec![];
+    for i in 0..7 {
+        let svc = if i % 2 == 0 { "pothole" } else { "graffiti" };
+        ids.push(submit(&s, svc, 40.0 + f64::from(i), now() - Duration::days(10 - i64::from(i))).await.id);
+    }
+    let base = RequestQuery {
+        jurisdiction_id: "riverton".into(),
+        limit: 3,
+        ..Default::default()
+    };
+    let page1 = s.list_requests(&base).await.unwrap();
+    assert_eq!(page1.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[6], ids[5], ids[4]]);
+    let page2 = s
+        .list_requests(&RequestQuery {
+            after: Some(ids[4]),
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[3], ids[2], ids[1]]);
+
+    let graffiti = RequestQuery {
+        service_codes: vec!["graffiti".into()],
+        limit: 100,
+        ..base.clone()
+    };
+    assert_eq!(s.count_requests(&graffiti).await.unwrap(), 3);
+    let boxed = RequestQuery {
+        bbox: Some(BoundingBox { min_lat: 41.5, min_long: -90.0, max_lat: 43.5, max_long: -89.0 }),
+        limit: 100,
+        ..base.clone()
+    };
+    assert_eq!(s.list_requests(&boxed).await.unwrap().len(), 2);
+    let window = RequestQuery {
+        requested_from: Some(now() - Duration::days(5)),
+        limit: 100,
+        ..base.clone()
+    };
+    assert_eq!(s.count_requests(&window).await.unwrap(), 2);
+    let closed = RequestQuery {
+        statuses: vec![Status::Closed],
+        limit: 100,
+        ..base
+    };
+    assert!(s.list_requests(&closed).await.unwrap().is_empty());
+});
+
+both_databases!(concurrent_submissions_get_distinct_tracking_numbers, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    let mut tasks = vec![];
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { submit(&s, "pothole", 41.0 + f64::from(i) / 100.0, now()).await }));
+    }
+    let mut numbers = HashSet::new();
+    for t in tasks {
+        numbers.insert(t.await.unwrap().tracking_number);
+    }
+    assert_eq!(numbers.len(), 40);
+    assert!(numbers.contains("2026-000040"));
+});

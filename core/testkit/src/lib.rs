@@ -1,0 +1,130 @@
+//! Fresh databases for tests.
+//!
+//! Every test gets its own database: an SQLite file in a temporary folder,
+//! or a new PostgreSQL database on the server named by
+//! `TOWNHALL_TEST_POSTGRES_URL` (default: the local server,
+//! `postgres://postgres@127.0.0.1:5432/postgres`). PostgreSQL databases are
+//! named `townhall_test_<pid>_<n>`; those left by processes that are gone
+//! are dropped the first time a process asks for one.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use tokio::sync::OnceCell;
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub kind: Kind,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl TestDb {
+    /// A data directory for this test (for SQLite it holds the database).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TOWNHALL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static CLEANED: OnceCell<()> = OnceCell::const_new();
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("townhall.db").display());
+    TestDb {
+        url,
+        kind: Kind::Sqlite,
+        _dir: Some(dir),
+    }
+}
+
+async fn admin() -> DatabaseConnection {
+    let url = postgres_admin_url();
+    Database::connect(url.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url} (set TOWNHALL_TEST_POSTGRES_URL): {e}"))
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn drop_stale(db: &DatabaseConnection) {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'townhall_test_%'",
+        ))
+        .await
+        .expect("list test databases");
+    for row in rows {
+        let name: String = row.try_get("", "datname").expect("datname");
+        let pid = name
+            .trim_start_matches("townhall_test_")
+            .split('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !pid_alive(p)) {
+            let _ = db
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// A new, empty PostgreSQL database.
+pub async fn postgres() -> TestDb {
+    let db = admin().await;
+    CLEANED.get_or_init(|| drop_stale(&db)).await;
+    let name = format!("townhall_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let _ = db.close().await;
+    let admin_url = postgres_admin_url();
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+    TestDb {
+        url: format!("{base}/{name}"),
+        kind: Kind::Postgres,
+        _dir: Some(tempfile::tempdir().expect("temp dir")),
+    }
+}
+
+/// Runs the same async test body against SQLite and PostgreSQL:
+/// `both_databases!(name, |db| async move { ... });` defines
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::sqlite().await;
+                ($body)(db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = $crate::postgres().await;
+                ($body)(db).await;
+            }
+        }
+    };
+}

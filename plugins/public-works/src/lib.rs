@@ -1,0 +1,1 @@
+//! Placeholder: the Public Works plugin lands with the plugin platform issue.

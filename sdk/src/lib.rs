@@ -1,0 +1,1 @@
+//! Placeholder: the SDK lands with the plugin platform issue.
