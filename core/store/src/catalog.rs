@@ -88,6 +88,20 @@ impl Store {
             .collect())
     }
 
+    /// Department codes of every jurisdiction (for "in any department" checks).
+    pub async fn all_department_codes(&self) -> Result<Vec<String>> {
+        use sea_orm::QuerySelect;
+        let mut codes: Vec<String> = department::Entity::find()
+            .select_only()
+            .column(department::Column::Code)
+            .into_tuple()
+            .all(self.read())
+            .await?;
+        codes.sort();
+        codes.dedup();
+        Ok(codes)
+    }
+
     pub async fn department(&self, jurisdiction_id: &str, code: &str) -> Result<Department> {
         department::Entity::find_by_id((jurisdiction_id.to_owned(), code.to_owned()))
             .one(self.read())

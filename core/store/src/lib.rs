@@ -12,17 +12,22 @@
 //! **Must never:** know about HTTP, GraphQL or plugins; decide who may see
 //! what (callers do); read the wall clock (times are passed in).
 
+mod access;
 mod attachments;
 mod catalog;
 mod convert;
 mod entities;
+mod entities_access;
 pub mod error;
 mod outbox;
 mod people;
+mod plugins;
 pub mod records;
+pub use access::{ApiKeyRow, AuditEntry, PolicyRow, SessionRow};
 pub use attachments::Attachment;
 pub use outbox::OutboxStats;
 pub use people::User;
+pub use plugins::{PluginFaultRecord, PluginInstall, PluginUpdate, Secrets};
 mod requests;
 
 use std::collections::HashSet;

@@ -290,6 +290,9 @@ pub struct RequestQuery {
     pub updated_to: Option<DateTime<Utc>>,
     pub bbox: Option<BoundingBox>,
     pub public_only: bool,
+    /// With `public_only`: non-public requests of these departments are
+    /// still listed (the caller may read them there).
+    pub also_private_in: Vec<String>,
     pub reporter_user_id: Option<Uuid>,
     /// Keyset cursor: only requests strictly after this id in `order`.
     pub after: Option<Uuid>,

@@ -448,7 +448,15 @@ impl Store {
                 .add(C::Long.between(b.min_long, b.max_long));
         }
         if q.public_only {
-            c = c.add(C::Public.eq(true));
+            if q.also_private_in.is_empty() {
+                c = c.add(C::Public.eq(true));
+            } else {
+                c = c.add(
+                    Condition::any()
+                        .add(C::Public.eq(true))
+                        .add(C::DepartmentCode.is_in(q.also_private_in.clone())),
+                );
+            }
         }
         if let Some(user) = q.reporter_user_id {
             let sub = sea_orm::sea_query::Query::select()

@@ -125,16 +125,16 @@ async fn submit(s: &Store, service: &str, lat: f64, at: DateTime<Utc>) -> Reques
 
 both_databases!(migrations_go_up_down_and_up_again, |db: TestDb| async move {
     let s = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
-    assert_eq!(s.pending_migrations().await.unwrap().len(), 4);
-    assert_eq!(s.migrate().await.unwrap(), 4);
+    assert_eq!(s.pending_migrations().await.unwrap().len(), 5);
+    assert_eq!(s.migrate().await.unwrap(), 5);
     assert!(s.pending_migrations().await.unwrap().is_empty());
     catalog(&s).await;
     s.migrate_down(None).await.unwrap();
-    assert_eq!(s.pending_migrations().await.unwrap().len(), 4);
+    assert_eq!(s.pending_migrations().await.unwrap().len(), 5);
     // The tables are really gone.
     let conn = Database::connect(db.url.as_str()).await.unwrap();
     assert!(conn.execute_unprepared("SELECT 1 FROM service_requests").await.is_err());
-    assert_eq!(s.migrate().await.unwrap(), 4);
+    assert_eq!(s.migrate().await.unwrap(), 5);
     catalog(&s).await;
     assert_eq!(s.services("riverton", false).await.unwrap().len(), 2);
 });

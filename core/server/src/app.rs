@@ -1,0 +1,242 @@
+//! Wiring: from a [`Config`] to a running server with its background
+//! workers, and an orderly shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use townhall_access::{AccessConfig, AccessService, Mailer};
+use townhall_api::{ApiConfig, ApiState, BuildInfo};
+use townhall_domain::clock::{Clock, SystemClock};
+use townhall_intake::Intake;
+use townhall_intake::outbox::{OutboxWorker, WorkerConfig};
+use townhall_store::{Jurisdiction, Store};
+
+use crate::config::Config;
+use crate::mail::{FileMailer, SmtpMailer};
+use crate::seed;
+
+/// Options of `serve` that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Load the demo city when the database is empty.
+    pub demo: bool,
+}
+
+/// A running server.
+pub struct App {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub access: Arc<AccessService>,
+    pub intake: Arc<Intake>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<anyhow::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.server.data_dir.display()))?;
+    let opts = config.store_options();
+    let store = Store::connect(&opts).await.context("cannot open the database")?;
+    let applied = store.migrate().await.context("cannot migrate the database")?;
+    if applied > 0 {
+        tracing::info!(applied, backend = store.backend().as_str(), "database migrated");
+    }
+    Ok(store)
+}
+
+/// Makes sure there is a jurisdiction to serve: the demo city when asked
+/// for on an empty database, else the configured default.
+pub async fn ensure_jurisdiction(store: &Store, config: &Config, demo: bool, consumers: &[String]) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    if !store.jurisdictions().await?.is_empty() {
+        return Ok(());
+    }
+    if demo {
+        let s = seed::seed_demo(store, now, consumers).await?;
+        tracing::info!(requests = s.requests, services = s.services, "demo city loaded");
+        return Ok(());
+    }
+    let j = &config.jurisdiction;
+    store
+        .upsert_jurisdiction(
+            &Jurisdiction {
+                id: j.id.clone(),
+                name: j.name.clone(),
+                timezone: j.timezone.parse().map_err(|_| anyhow::anyhow!("bad time zone"))?,
+                bounds: None,
+                holidays: vec![],
+                is_default: true,
+            },
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
+pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    let url = config.mail.smtp_url.expose();
+    Ok(if url.is_empty() {
+        Arc::new(FileMailer::new(config.server.data_dir.join("mail")))
+    } else {
+        Arc::new(SmtpMailer::new(url, &config.mail.from).map_err(anyhow::Error::msg)?)
+    })
+}
+
+pub fn access_config(config: &Config) -> AccessConfig {
+    let a = &config.auth;
+    AccessConfig {
+        session_idle: chrono::Duration::hours(a.session_idle_hours.max(1)),
+        max_failures_per_account: a.max_failures_per_account.max(1),
+        max_failures_per_ip: a.max_failures_per_ip.max(1),
+        throttle_window: chrono::Duration::minutes(a.throttle_window_minutes.max(1)),
+        min_password_len: a.min_password_len.max(8),
+        public_url: config.server.public_url.trim_end_matches('/').to_owned(),
+        ..AccessConfig::default()
+    }
+}
+
+/// The outbox consumers every change fans out to.
+pub fn consumers() -> Vec<String> {
+    Vec::new()
+}
+
+impl App {
+    /// Starts everything and returns once the listener is bound.
+    pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<App> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = open_store(&config).await?;
+        let consumers = consumers();
+        ensure_jurisdiction(&store, &config, opts.demo, &consumers).await?;
+
+        let access = Arc::new(
+            AccessService::new(store.clone(), clock.clone(), access_config(&config), mailer(&config)?)
+                .await
+                .context("cannot load the access policy")?,
+        );
+        let mut intake = Intake::new(store.clone(), clock.clone());
+        for c in &consumers {
+            intake = intake.with_consumer(c.clone());
+        }
+        let intake = Arc::new(intake);
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+
+        let worker = Arc::new(OutboxWorker::new(store.clone(), clock.clone(), intake.wake_handle(), WorkerConfig::default()));
+        workers.push(tokio::spawn(worker.clone().run(shutdown_rx.clone())));
+
+        // Pick up policy changes made by other processes within a second.
+        {
+            let access = access.clone();
+            let mut rx = shutdown_rx.clone();
+            workers.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if let Err(e) = access.refresh().await {
+                                tracing::warn!(error = %e, "could not refresh the access policy");
+                            }
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
+
+        let state = Arc::new(ApiState {
+            intake: intake.clone(),
+            access: access.clone(),
+            metrics: townhall_api::ops::install_metrics(),
+            config: ApiConfig {
+                cookie_secure: config.server.cookie_secure,
+                trust_proxy: config.server.trust_proxy,
+                build: BuildInfo {
+                    version: env!("CARGO_PKG_VERSION"),
+                    backend: store.backend().as_str(),
+                },
+                ..ApiConfig::default()
+            },
+        });
+        let router = townhall_api::router(state);
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let mut rx = shutdown_rx.clone();
+        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                });
+            // In-flight requests get `grace` to finish after the signal.
+            let mut rx2 = shutdown_rx;
+            tokio::select! {
+                r = serve.into_future() => r.context("the HTTP server failed"),
+                _ = async {
+                    let _ = rx2.changed().await;
+                    tokio::time::sleep(grace).await;
+                } => {
+                    tracing::warn!("shutdown grace period over; dropping remaining connections");
+                    Ok(())
+                }
+            }
+        });
+        tracing::info!(%addr, backend = store.backend().as_str(), "Townhall is listening");
+        Ok(App {
+            addr,
+            store,
+            access,
+            intake,
+            shutdown,
+            server,
+            workers,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, stops the workers,
+    /// closes the database.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = match self.server.await {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::anyhow!("server task failed: {e}")),
+        };
+        for w in self.workers {
+            let _ = w.await;
+        }
+        self.store.close().await;
+        tracing::info!("Townhall stopped");
+        result
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
