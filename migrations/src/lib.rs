@@ -14,6 +14,8 @@ mod m0001_catalog;
 mod m0002_people;
 mod m0003_requests;
 mod m0004_outbox;
+mod m0005_plugins;
+mod m0006_access;
 mod util;
 
 pub struct Migrator;
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_people::Migration),
             Box::new(m0003_requests::Migration),
             Box::new(m0004_outbox::Migration),
+            Box::new(m0005_plugins::Migration),
+            Box::new(m0006_access::Migration),
         ]
     }
 }

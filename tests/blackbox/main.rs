@@ -1,1 +1,18 @@
+//! Black-box tests: the real server, started on port 0 against a fresh
+//! database, driven over HTTP. Every test runs on SQLite and on PostgreSQL
+//! (`TOWNHALL_TEST_POSTGRES_URL`, default the local server).
+//!
+//! One test binary for the whole suite (every binary links the whole
+//! world): add modules here, not files under `tests/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod catalog;
+mod cli;
+mod durability;
+mod ops;
+mod plugins;
+mod requests;
+mod workflow;

@@ -163,6 +163,29 @@ impl ApiError {
     }
 }
 
+impl From<townhall_plugin_host::PluginError> for ApiError {
+    fn from(e: townhall_plugin_host::PluginError) -> Self {
+        use townhall_plugin_host::PluginError as P;
+        let code = e.code();
+        match e {
+            P::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, code, e.to_string()),
+            P::AlreadyInstalled(_) | P::ServiceConflict { .. } => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
+            P::UnsupportedInterface { .. }
+            | P::InvalidComponent(_)
+            | P::SignatureRequired
+            | P::BadSignature
+            | P::InvalidManifest(_)
+            | P::WrongPlugin { .. }
+            | P::UnknownDepartment { .. }
+            | P::InvalidGrant(_)
+            | P::NoJurisdiction => ApiError::bad_request(code, e.to_string()),
+            P::Fault(f) => IntakeError::Plugin(f).into(),
+            P::Io(m) => ApiError::internal(m),
+            P::Store(s) => s.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;

@@ -31,6 +31,49 @@ use tower_http::trace::TraceLayer;
 
 pub use state::{ApiConfig, ApiState, BuildInfo};
 
+/// The largest multipart body (a plugin component upload).
+pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+
+/// Refuses JSON bodies larger than `max_body_bytes` before reading them.
+async fn json_limit(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/"));
+    let len = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if !multipart && len.is_some_and(|l| l > state.config.max_body_bytes) {
+        return error::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            format!("the body is larger than {} bytes", state.config.max_body_bytes),
+        )
+        .into_response();
+    }
+    if !multipart {
+        let (parts, body) = req.into_parts();
+        return match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+            Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+            Err(_) => error::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                format!("the body is larger than {} bytes", state.config.max_body_bytes),
+            )
+            .into_response(),
+        };
+    }
+    next.run(req).await
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
@@ -39,7 +82,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let gql = Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::graphql))
         .with_state(schema)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), json_limit))
+        // Multipart requests carry plugin components; JSON is held to
+        // `max_body_bytes` by `json_limit`.
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

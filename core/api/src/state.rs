@@ -46,6 +46,8 @@ impl Default for ApiConfig {
 pub struct ApiState {
     pub intake: Arc<Intake>,
     pub access: Arc<AccessService>,
+    /// The plugin host (absent in tools that run without one).
+    pub plugins: Option<townhall_plugin_host::PluginHost>,
     pub metrics: Option<PrometheusHandle>,
     pub config: ApiConfig,
 }

@@ -13,10 +13,12 @@ use townhall_api::{ApiConfig, ApiState, BuildInfo};
 use townhall_domain::clock::{Clock, SystemClock};
 use townhall_intake::Intake;
 use townhall_intake::outbox::{OutboxWorker, WorkerConfig};
+use townhall_plugin_host::PluginHost;
 use townhall_store::{Jurisdiction, Store};
 
 use crate::config::Config;
 use crate::mail::{FileMailer, SmtpMailer};
+use crate::notify::Notifications;
 use crate::seed;
 
 /// Options of `serve` that are not configuration.
@@ -32,6 +34,7 @@ pub struct App {
     pub store: Store,
     pub access: Arc<AccessService>,
     pub intake: Arc<Intake>,
+    pub plugins: PluginHost,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -114,12 +117,16 @@ impl App {
         let consumers = consumers();
         ensure_jurisdiction(&store, &config, opts.demo, &consumers).await?;
 
+        let mailer = mailer(&config)?;
         let access = Arc::new(
-            AccessService::new(store.clone(), clock.clone(), access_config(&config), mailer(&config)?)
+            AccessService::new(store.clone(), clock.clone(), access_config(&config), mailer.clone())
                 .await
                 .context("cannot load the access policy")?,
         );
-        let mut intake = Intake::new(store.clone(), clock.clone());
+        let plugins = PluginHost::new(store.clone(), Some(&config.server.data_dir), clock.clone(), config.plugins.clone())
+            .await
+            .context("cannot start the plugin host")?;
+        let mut intake = Intake::new(store.clone(), clock.clone()).with_router(Arc::new(plugins.clone()));
         for c in &consumers {
             intake = intake.with_consumer(c.clone());
         }
@@ -129,6 +136,9 @@ impl App {
         let mut workers = Vec::new();
 
         let worker = Arc::new(OutboxWorker::new(store.clone(), clock.clone(), intake.wake_handle(), WorkerConfig::default()));
+        worker.register_prefix("plugin:", plugins.event_handler(intake.clone()));
+        worker.register("notifications", Arc::new(Notifications::new(store.clone(), mailer)));
+        workers.push(plugins.spawn_sync(shutdown_rx.clone()));
         workers.push(tokio::spawn(worker.clone().run(shutdown_rx.clone())));
 
         // Pick up policy changes made by other processes within a second.
@@ -153,6 +163,7 @@ impl App {
         let state = Arc::new(ApiState {
             intake: intake.clone(),
             access: access.clone(),
+            plugins: Some(plugins.clone()),
             metrics: townhall_api::ops::install_metrics(),
             config: ApiConfig {
                 cookie_secure: config.server.cookie_secure,
@@ -195,6 +206,7 @@ impl App {
             store,
             access,
             intake,
+            plugins,
             shutdown,
             server,
             workers,

@@ -67,6 +67,10 @@ pub enum Command {
     /// Manage API keys for Open311 clients and integrations.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Install, list and remove plugins (a running server picks changes up
+    /// within a second).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Print the effective configuration (secrets redacted) and exit.
     Config {
         #[command(flatten)]
@@ -85,6 +89,59 @@ pub enum UserCommand {
         roles: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Install (or with --upgrade, replace) a plugin component.
+    Install {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// A capability to grant (`kv`, `http:HOST[:PORT]`); repeatable.
+        #[arg(long = "grant", value_name = "CAPABILITY")]
+        grants: Vec<String>,
+        /// A JSON file with the plugin's configuration.
+        #[arg(long = "config-file", value_name = "FILE.json")]
+        config_file: Option<PathBuf>,
+        /// A secret as NAME=VALUE; repeatable.
+        #[arg(long = "secret", value_name = "NAME=VALUE")]
+        secrets: Vec<String>,
+        /// Detached ed25519 signature (default: FILE.sig when it exists).
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// Replace the installed version.
+        #[arg(long)]
+        upgrade: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List installed plugins with their grants and state.
+    List {
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a plugin; its services leave the catalog, requests stay.
+    Uninstall {
+        plugin_id: String,
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Create a new plugin crate from the template.
+    New {
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Path to the townhall-sdk crate (default: the published crate).
+        #[arg(long, value_name = "DIR")]
+        sdk_path: Option<PathBuf>,
     },
 }
 
@@ -205,6 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ApiKey(cmd) => api_key(file, cmd).await,
+        Command::Plugin(cmd) => plugin(file, cmd).await,
         Command::Config { db } => {
             let config = Config::load(file, &overrides(&db, None))?;
             println!("{config:#?}");
@@ -247,4 +305,34 @@ async fn api_key(file: Option<&std::path::Path>, cmd: ApiKeyCommand) -> anyhow::
         }
     }
     Ok(())
+}
+
+async fn plugin(file: Option<&std::path::Path>, cmd: PluginCommand) -> anyhow::Result<()> {
+    use townhall_plugin_host::cli as pcli;
+    let mut out = std::io::stdout().lock();
+    if let PluginCommand::New { name, dir, sdk_path } = &cmd {
+        let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        pcli::new_plugin(name, &dir, sdk_path.as_deref(), &mut out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(());
+    }
+    let db = match &cmd {
+        PluginCommand::Install { db, .. } | PluginCommand::List { db, .. } | PluginCommand::Uninstall { db, .. } => db.clone(),
+        PluginCommand::New { .. } => DbArgs::default(),
+    };
+    let config = Config::load(file, &overrides(&db, None))?;
+    init_tracing(&config);
+    let store = app::open_store(&config).await?;
+    let data_dir = config.server.data_dir.clone();
+    let result = match cmd {
+        PluginCommand::Install { file, grants, config_file, secrets, signature, jurisdiction, upgrade, .. } => {
+            let args = pcli::InstallArgs { file, grants, config_file, secrets, signature, jurisdiction, upgrade };
+            pcli::install(store, &data_dir, &config.plugins, &args, &mut out).await
+        }
+        PluginCommand::List { jurisdiction, .. } => pcli::list(store, jurisdiction.as_deref(), &mut out).await,
+        PluginCommand::Uninstall { plugin_id, jurisdiction, .. } => {
+            pcli::uninstall(store, &data_dir, &config.plugins, jurisdiction.as_deref(), &plugin_id, &mut out).await
+        }
+        PluginCommand::New { .. } => Ok(()),
+    };
+    result.map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
 }

@@ -79,6 +79,8 @@ pub struct Config {
     pub log: LogConfig,
     pub mail: MailConfig,
     pub auth: AuthConfig,
+    /// The plugin host: signatures, trusted keys, default limits.
+    pub plugins: townhall_plugin_host::HostConfig,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             log: LogConfig::default(),
             mail: MailConfig::default(),
             auth: AuthConfig::default(),
+            plugins: townhall_plugin_host::HostConfig::default(),
         }
     }
 }

@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use townhall_domain::service::ServiceDefinition;
 
 use crate::Store;
-use crate::entities::{plugin_component, plugin_fault, plugin_install, plugin_kv, plugin_revision, service};
+use crate::entities::{
+    plugin_component, plugin_fault, plugin_install, plugin_kv, plugin_revision, service,
+};
 use crate::error::{Result, StoreError};
 
 /// Secret values of one install, by name. `Debug` prints the names only.
@@ -44,7 +46,9 @@ impl Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .finish()
     }
 }
 
@@ -138,7 +142,10 @@ fn from_model(m: plugin_install::Model) -> PluginInstall {
 
 async fn bump_revision(txn: &DatabaseTransaction) -> Result<i64> {
     plugin_revision::Entity::update_many()
-        .col_expr(plugin_revision::Column::Revision, Expr::col(plugin_revision::Column::Revision).add(1))
+        .col_expr(
+            plugin_revision::Column::Revision,
+            Expr::col(plugin_revision::Column::Revision).add(1),
+        )
         .filter(plugin_revision::Column::Id.eq(1))
         .exec(txn)
         .await?;
@@ -149,7 +156,12 @@ async fn bump_revision(txn: &DatabaseTransaction) -> Result<i64> {
         .ok_or_else(|| StoreError::Corrupt("plugin_revision has no row".to_owned()))
 }
 
-async fn upsert_service(txn: &DatabaseTransaction, s: &ServiceDefinition, sort_order: i32, now: DateTime<Utc>) -> Result<()> {
+async fn upsert_service(
+    txn: &DatabaseTransaction,
+    s: &ServiceDefinition,
+    sort_order: i32,
+    now: DateTime<Utc>,
+) -> Result<()> {
     use service::Column as C;
     let model = service::ActiveModel {
         jurisdiction_id: Set(s.jurisdiction_id.clone()),
@@ -229,7 +241,9 @@ async fn drop_unused_component(txn: &DatabaseTransaction, sha256: &str) -> Resul
         .count(txn)
         .await?;
     if users == 0 {
-        plugin_component::Entity::delete_by_id(sha256.to_owned()).exec(txn).await?;
+        plugin_component::Entity::delete_by_id(sha256.to_owned())
+            .exec(txn)
+            .await?;
     }
     Ok(())
 }
@@ -244,7 +258,10 @@ impl Store {
     }
 
     /// Installs, in one jurisdiction or all, ordered by jurisdiction and id.
-    pub async fn plugin_installs(&self, jurisdiction_id: Option<&str>) -> Result<Vec<PluginInstall>> {
+    pub async fn plugin_installs(
+        &self,
+        jurisdiction_id: Option<&str>,
+    ) -> Result<Vec<PluginInstall>> {
         let mut q = plugin_install::Entity::find();
         if let Some(j) = jurisdiction_id {
             q = q.filter(plugin_install::Column::JurisdictionId.eq(j));
@@ -258,7 +275,11 @@ impl Store {
             .collect())
     }
 
-    pub async fn plugin_install(&self, jurisdiction_id: &str, plugin_id: &str) -> Result<PluginInstall> {
+    pub async fn plugin_install(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+    ) -> Result<PluginInstall> {
         plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
             .one(self.read())
             .await?
@@ -288,16 +309,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let txn = self.write().begin().await?;
-        let previous = plugin_install::Entity::find_by_id((install.jurisdiction_id.clone(), install.plugin_id.clone()))
-            .one(&txn)
-            .await?;
+        let previous = plugin_install::Entity::find_by_id((
+            install.jurisdiction_id.clone(),
+            install.plugin_id.clone(),
+        ))
+        .one(&txn)
+        .await?;
         plugin_component::Entity::insert(plugin_component::ActiveModel {
             sha256: Set(install.sha256.clone()),
             byte_size: Set(i64::try_from(component.len()).unwrap_or(i64::MAX)),
             data: Set(component.to_vec()),
             created_at: Set(now),
         })
-        .on_conflict(OnConflict::column(plugin_component::Column::Sha256).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(plugin_component::Column::Sha256)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&txn)
         .await?;
         let revision = bump_revision(&txn).await?;
@@ -352,7 +380,14 @@ impl Store {
         for (i, s) in services.iter().enumerate() {
             upsert_service(&txn, s, i32::try_from(i).unwrap_or(i32::MAX), now).await?;
         }
-        deactivate_services(&txn, &install.jurisdiction_id, &install.plugin_id, retired, now).await?;
+        deactivate_services(
+            &txn,
+            &install.jurisdiction_id,
+            &install.plugin_id,
+            retired,
+            now,
+        )
+        .await?;
         if let Some(p) = previous
             && p.sha256 != install.sha256
         {
@@ -373,7 +408,11 @@ impl Store {
     ) -> Result<PluginInstall> {
         let txn = self.write().begin().await?;
         let key = (jurisdiction_id.to_owned(), plugin_id.to_owned());
-        if plugin_install::Entity::find_by_id(key.clone()).one(&txn).await?.is_none() {
+        if plugin_install::Entity::find_by_id(key.clone())
+            .one(&txn)
+            .await?
+            .is_none()
+        {
             return Err(StoreError::not_found("plugin", plugin_id));
         }
         let revision = bump_revision(&txn).await?;
@@ -421,9 +460,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         let txn = self.write().begin().await?;
-        let Some(m) = plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
-            .one(&txn)
-            .await?
+        let Some(m) =
+            plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
+                .one(&txn)
+                .await?
         else {
             return Err(StoreError::not_found("plugin", plugin_id));
         };
@@ -472,7 +512,10 @@ impl Store {
                 Expr::col(plugin_install::Column::FaultCount).add(1),
             )
             .col_expr(plugin_install::Column::LastFaultAt, Some(now).into())
-            .col_expr(plugin_install::Column::LastFault, Some(format!("{kind}: {message}")).into())
+            .col_expr(
+                plugin_install::Column::LastFault,
+                Some(format!("{kind}: {message}")).into(),
+            )
             .filter(plugin_install::Column::JurisdictionId.eq(jurisdiction_id))
             .filter(plugin_install::Column::PluginId.eq(plugin_id))
             .exec(&txn)
@@ -482,7 +525,12 @@ impl Store {
     }
 
     /// The most recent faults of one install, newest first.
-    pub async fn plugin_faults(&self, jurisdiction_id: &str, plugin_id: &str, limit: u64) -> Result<Vec<PluginFaultRecord>> {
+    pub async fn plugin_faults(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        limit: u64,
+    ) -> Result<Vec<PluginFaultRecord>> {
         Ok(plugin_fault::Entity::find()
             .filter(plugin_fault::Column::JurisdictionId.eq(jurisdiction_id))
             .filter(plugin_fault::Column::PluginId.eq(plugin_id))
@@ -503,11 +551,20 @@ impl Store {
             .collect())
     }
 
-    pub async fn plugin_kv_get(&self, jurisdiction_id: &str, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(plugin_kv::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned(), key.to_owned()))
-            .one(self.read())
-            .await?
-            .map(|m| m.value))
+    pub async fn plugin_kv_get(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(plugin_kv::Entity::find_by_id((
+            jurisdiction_id.to_owned(),
+            plugin_id.to_owned(),
+            key.to_owned(),
+        ))
+        .one(self.read())
+        .await?
+        .map(|m| m.value))
     }
 
     pub async fn plugin_kv_set(
@@ -526,24 +583,43 @@ impl Store {
             updated_at: Set(now),
         })
         .on_conflict(
-            OnConflict::columns([plugin_kv::Column::JurisdictionId, plugin_kv::Column::PluginId, plugin_kv::Column::Key])
-                .update_columns([plugin_kv::Column::Value, plugin_kv::Column::UpdatedAt])
-                .to_owned(),
+            OnConflict::columns([
+                plugin_kv::Column::JurisdictionId,
+                plugin_kv::Column::PluginId,
+                plugin_kv::Column::Key,
+            ])
+            .update_columns([plugin_kv::Column::Value, plugin_kv::Column::UpdatedAt])
+            .to_owned(),
         )
         .exec_without_returning(self.write())
         .await?;
         Ok(())
     }
 
-    pub async fn plugin_kv_delete(&self, jurisdiction_id: &str, plugin_id: &str, key: &str) -> Result<()> {
-        plugin_kv::Entity::delete_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned(), key.to_owned()))
-            .exec(self.write())
-            .await?;
+    pub async fn plugin_kv_delete(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        key: &str,
+    ) -> Result<()> {
+        plugin_kv::Entity::delete_by_id((
+            jurisdiction_id.to_owned(),
+            plugin_id.to_owned(),
+            key.to_owned(),
+        ))
+        .exec(self.write())
+        .await?;
         Ok(())
     }
 
     /// Keys starting with `prefix`, sorted, at most `limit`.
-    pub async fn plugin_kv_keys(&self, jurisdiction_id: &str, plugin_id: &str, prefix: &str, limit: u64) -> Result<Vec<String>> {
+    pub async fn plugin_kv_keys(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        prefix: &str,
+        limit: u64,
+    ) -> Result<Vec<String>> {
         Ok(plugin_kv::Entity::find()
             .filter(plugin_kv::Column::JurisdictionId.eq(jurisdiction_id))
             .filter(plugin_kv::Column::PluginId.eq(plugin_id))
@@ -557,4 +633,3 @@ impl Store {
             .collect())
     }
 }
-

@@ -9,6 +9,7 @@
 mod account;
 mod admin;
 mod mutation;
+mod plugins;
 mod query;
 mod types;
 
@@ -28,10 +29,15 @@ use crate::error::{ApiError, GqlResultExt};
 use crate::state::ApiState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::RequestQuery, account::AccountQuery, admin::AdminQuery);
+pub struct Query(query::RequestQuery, account::AccountQuery, admin::AdminQuery, plugins::PluginQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::RequestMutation, account::AccountMutation, admin::AdminMutation);
+pub struct Mutation(
+    mutation::RequestMutation,
+    account::AccountMutation,
+    admin::AdminMutation,
+    plugins::PluginMutation,
+);
 
 pub type TownhallSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -258,7 +258,7 @@ impl RequestQuery {
                 has_next_page: has_next,
                 end_cursor,
             },
-            count_query,
+            count_query: (!nothing_matches).then_some(count_query),
         })
     }
 

@@ -525,15 +525,19 @@ pub struct ServiceRequestEdgeGql {
 pub struct ServiceRequestConnectionGql {
     pub edges: Vec<ServiceRequestEdgeGql>,
     pub page_info: PageInfo,
+    /// `None` when the filter can match nothing.
     #[graphql(skip)]
-    pub count_query: townhall_store::RequestQuery,
+    pub count_query: Option<townhall_store::RequestQuery>,
 }
 
 #[ComplexObject]
 impl ServiceRequestConnectionGql {
     /// How many requests match the filter in all (counted only when asked).
     async fn total_count(&self, c: &Context<'_>) -> async_graphql::Result<u64> {
-        ctx(c)?.state.store().count_requests(&self.count_query).await.gql()
+        match &self.count_query {
+            Some(q) => ctx(c)?.state.store().count_requests(q).await.gql(),
+            None => Ok(0),
+        }
     }
     /// The requests of this page, without cursors.
     async fn nodes(&self) -> Vec<&ServiceRequestGql> {

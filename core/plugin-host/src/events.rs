@@ -1,0 +1,213 @@
+//! The after-hook: the outbox consumer `plugin:<id>` that tells a plugin
+//! what happened to one of its requests (`on-event`) and applies the
+//! actions it returns, on its behalf, through the intake workflow.
+//!
+//! A fault or an unavailable plugin fails the outbox item so the worker
+//! retries it with backoff; the resident's submission was committed long
+//! before and is never affected. An action the workflow refuses (say, an
+//! impossible status change) is logged and dropped: retrying cannot help.
+//!
+//! **Must never:** apply an action that bypasses the workflow's rules,
+//! or tell a plugin about internal notes or the reporter.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use townhall_domain::Status;
+use townhall_intake::events::RequestEvent;
+use townhall_intake::outbox::{HandlerError, OutboxHandler};
+use townhall_intake::{FaultKind, Intake, IntakeError, StatusChange};
+use townhall_store::{Actor, ActorKind, OutboxItem, OutboxSpec, StoreError};
+
+use crate::bindings::v0_1_0::exports::townhall::plugin::department as d;
+use crate::bindings::v0_1_0::townhall::plugin::types as t;
+use crate::state::Hook;
+use crate::{PluginHost, convert, runtime};
+
+/// At most this many actions are applied per event.
+pub const MAX_ACTIONS: usize = 20;
+
+/// The outbox consumer for `plugin:` items.
+pub struct PluginEvents {
+    host: PluginHost,
+    intake: Arc<Intake>,
+}
+
+impl PluginEvents {
+    pub fn new(host: PluginHost, intake: Arc<Intake>) -> Self {
+        Self { host, intake }
+    }
+
+    async fn apply(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        request_id: uuid::Uuid,
+        action: d::Action,
+    ) -> Result<(), IntakeError> {
+        let actor = Actor::plugin(plugin_id);
+        match action {
+            d::Action::SetStatus(s) => {
+                let to = s.status.parse::<Status>()?;
+                let change = StatusChange {
+                    to,
+                    public_note: s.public_note,
+                    internal_note: s.internal_note,
+                };
+                self.intake
+                    .change_status(jurisdiction_id, request_id, change, actor)
+                    .await?;
+            }
+            d::Action::AddNote(n) => {
+                self.intake
+                    .add_note(jurisdiction_id, request_id, &n.body, n.public, actor)
+                    .await?;
+            }
+            d::Action::AssignQueue(q) => {
+                let current = self
+                    .intake
+                    .store()
+                    .request(jurisdiction_id, request_id)
+                    .await?;
+                self.intake
+                    .assign(jurisdiction_id, request_id, current.assignee_id, q, actor)
+                    .await?;
+            }
+            d::Action::Notify(n) => {
+                let spec = OutboxSpec {
+                    consumer: "notifications".to_owned(),
+                    topic: "plugin.notify".to_owned(),
+                    payload: serde_json::json!({
+                        "plugin_id": plugin_id,
+                        "request_id": request_id,
+                        "recipient": n.recipient,
+                        "subject": n.subject,
+                        "body": n.body,
+                    }),
+                };
+                let now = self.intake.clock().now();
+                self.intake
+                    .store()
+                    .enqueue(jurisdiction_id, &spec, now)
+                    .await?;
+            }
+            d::Action::Invoke(c) => {
+                tracing::warn!(
+                    plugin = %plugin_id,
+                    capability = %c.capability,
+                    "no integration is bound to this capability; action dropped"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn retry(m: impl Into<String>) -> HandlerError {
+    HandlerError::retry(m)
+}
+
+#[async_trait]
+impl OutboxHandler for PluginEvents {
+    async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError> {
+        let Some(plugin_id) = item.consumer.strip_prefix("plugin:") else {
+            return Err(HandlerError::permanent(format!(
+                "`{}` is not a plugin consumer",
+                item.consumer
+            )));
+        };
+        let payload: RequestEvent = serde_json::from_value(item.payload.clone())
+            .map_err(|e| HandlerError::permanent(format!("unreadable event payload: {e}")))?;
+        let jurisdiction_id = item.jurisdiction_id.as_str();
+        let store = self.host.store();
+        let loaded = match self.host.runnable(jurisdiction_id, plugin_id) {
+            Ok(l) => l,
+            Err(f) if f.kind == FaultKind::Unavailable => {
+                // Not loaded here: maybe uninstalled, maybe not synced yet.
+                return match store.plugin_install(jurisdiction_id, plugin_id).await {
+                    Err(StoreError::NotFound { .. }) => Err(HandlerError::permanent(format!(
+                        "plugin `{plugin_id}` is not installed"
+                    ))),
+                    _ => Err(retry(format!("plugin `{plugin_id}` is not loaded yet"))),
+                };
+            }
+            Err(f) => return Err(retry(f.to_string())),
+        };
+        let request = match store.request(jurisdiction_id, payload.request_id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(HandlerError::permanent("the request no longer exists"));
+            }
+            Err(e) => return Err(retry(e.to_string())),
+        };
+        let ids: HashSet<uuid::Uuid> = payload.events.iter().map(|e| e.id).collect();
+        let history = store
+            .history(request.id, true)
+            .await
+            .map_err(|e| retry(e.to_string()))?;
+        let mine: Vec<bool> = history
+            .iter()
+            .filter(|e| ids.contains(&e.id))
+            .map(|e| e.actor.kind == ActorKind::Plugin && e.actor.id.as_deref() == Some(plugin_id))
+            .collect();
+        let by_self = !mine.is_empty() && mine.iter().all(|m| *m);
+        let event = d::Event {
+            topic: item.topic.clone(),
+            request_id: request.id.to_string(),
+            tracking_number: request.tracking_number.clone(),
+            service_code: request.service_code.clone(),
+            status: payload.status.clone(),
+            priority: convert::priority_out(request.priority),
+            department: request.department_code.clone(),
+            queue: request.queue.clone(),
+            location: match (request.lat, request.long) {
+                (Some(lat), Some(long)) => Some(t::Location { lat, long }),
+                _ => None,
+            },
+            changes: payload
+                .events
+                .iter()
+                .filter(|e| e.kind.is_public() || e.kind == townhall_domain::EventKind::Assigned)
+                .map(|e| d::Change {
+                    kind: e.kind.as_str().to_owned(),
+                    from_status: e.from_status.clone(),
+                    to_status: e.to_status.clone(),
+                    public_note: e.public_note.clone(),
+                })
+                .collect(),
+            by_self,
+            occurred_at: item.created_at.timestamp_millis(),
+        };
+        let started = Instant::now();
+        let outcome = self
+            .host
+            .run_blocking(&loaded, move |l| runtime::on_event(&l.pre, &l.ctx, &event))
+            .await;
+        metrics::histogram!("townhall_plugin_call_seconds", "plugin" => plugin_id.to_owned(), "hook" => "on_event")
+            .record(started.elapsed().as_secs_f64());
+        let actions = match outcome {
+            Ok(a) => a,
+            Err(f) => {
+                self.host.on_fault(&loaded.install, Hook::OnEvent, &f).await;
+                return Err(retry(f.fault.to_string()));
+            }
+        };
+        for action in actions.into_iter().take(MAX_ACTIONS) {
+            match self
+                .apply(jurisdiction_id, plugin_id, request.id, action)
+                .await
+            {
+                Ok(()) => {}
+                Err(e @ (IntakeError::Unavailable(_) | IntakeError::Conflict(_))) => {
+                    return Err(retry(e.to_string()));
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %plugin_id, request_id = %request.id, error = %e, "plugin action refused")
+                }
+            }
+        }
+        Ok(())
+    }
+}
