@@ -104,6 +104,38 @@ pub async fn postgres() -> TestDb {
     }
 }
 
+/// The workspace's root folder.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Installs the suite's real peers (Python virtualenv, npm packages) once
+/// per process with `scripts/test-deps.sh`.
+pub fn ensure_test_deps() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let status = std::process::Command::new(workspace_root().join("scripts/test-deps.sh"))
+            .status()
+            .expect("run scripts/test-deps.sh");
+        assert!(status.success(), "scripts/test-deps.sh failed");
+    });
+}
+
+/// The test virtualenv's Python (with aiosmtpd, the Open311 client, …).
+pub fn python() -> std::path::PathBuf {
+    ensure_test_deps();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("test-venv/bin/python")
+}
+
+/// `tests/node`, with its `node_modules` installed.
+pub fn node_dir() -> std::path::PathBuf {
+    ensure_test_deps();
+    workspace_root().join("tests/node")
+}
+
 /// Runs the same async test body against SQLite and PostgreSQL:
 /// `both_databases!(name, |db| async move { ... });` defines
 /// `name::sqlite` and `name::postgres`.
