@@ -16,6 +16,7 @@ mod m0003_requests;
 mod m0004_outbox;
 mod m0005_plugins;
 mod m0006_access;
+mod m0007_open311;
 mod util;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_outbox::Migration),
             Box::new(m0005_plugins::Migration),
             Box::new(m0006_access::Migration),
+            Box::new(m0007_open311::Migration),
         ]
     }
 }

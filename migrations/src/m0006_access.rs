@@ -139,6 +139,9 @@ impl MigrationTrait for Migration {
                     .col(string_len("issuer", 500))
                     .col(string_len("subject", 255))
                     .col(uuid("user_id"))
+                    // Roles the last sign-in mapped from the provider's groups,
+                    // so a group removed at the provider removes its role here.
+                    .col(json_binary("roles"))
                     .col(timestamp_with_time_zone("created_at"))
                     .primary_key(Index::create().col("issuer").col("subject"))
                     .foreign_key(
@@ -148,6 +151,22 @@ impl MigrationTrait for Migration {
                             .to("users", "id")
                             .on_delete(ForeignKeyAction::Cascade),
                     )
+                    .to_owned(),
+            )
+            .await?;
+
+        // Sign-ins in flight: state, nonce and PKCE verifier, used once.
+        manager
+            .create_table(
+                Table::create()
+                    .table("oidc_logins")
+                    .if_not_exists()
+                    .col(string_len("state", 128).primary_key())
+                    .col(string_len("provider", 64))
+                    .col(string_len("nonce", 128))
+                    .col(string_len("pkce_verifier", 128))
+                    .col(string_len_null("return_to", 500))
+                    .col(timestamp_with_time_zone("created_at"))
                     .to_owned(),
             )
             .await?;
@@ -191,6 +210,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for t in [
             "audit_log",
+            "oidc_logins",
             "oidc_identities",
             "auth_throttle",
             "auth_tokens",

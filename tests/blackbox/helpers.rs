@@ -71,6 +71,17 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts it again on the same database and data
+    /// directory with a changed configuration.
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let mut config = config_for(&self.db, &self.data_dir);
+        tweak(&mut config);
+        let app = App::start(config, StartOptions { demo: false }).await.expect("server restarts");
+        self.base = format!("http://{}", app.addr);
+        self.app = Some(app);
+    }
+
     pub fn app(&self) -> &App {
         self.app.as_ref().unwrap()
     }
@@ -214,7 +225,7 @@ pub fn db_args(db: &TestDb) -> Vec<String> {
     v
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

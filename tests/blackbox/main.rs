@@ -12,6 +12,7 @@ mod helpers;
 mod catalog;
 mod cli;
 mod durability;
+mod oidc;
 mod ops;
 mod plugins;
 mod requests;

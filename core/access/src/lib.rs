@@ -12,9 +12,11 @@
 //! reveal in an error whether an account exists.
 
 pub mod authz;
+pub mod oidc;
 pub mod principal;
 pub mod service;
 
 pub use authz::{Action, Authorizer, DEFAULT_POLICY, PolicyLine, SCOPES};
 pub use principal::{Principal, PrincipalKind, Role, RoleGrant};
+pub use oidc::{Oidc, OidcError, OidcLogin, OidcProvider};
 pub use service::{AccessConfig, AccessService, ActiveSession, AuthError, Mailer, NewSession, actor};

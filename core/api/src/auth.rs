@@ -31,6 +31,8 @@ pub struct AuthContext {
     pub principal: Principal,
     /// The session token, when authenticated by cookie (for logout).
     pub session_token: Option<String>,
+    /// The session's CSRF token (for `GET /auth/session`).
+    pub csrf_token: Option<String>,
     pub client_ip: String,
 }
 
@@ -96,6 +98,7 @@ pub async fn authenticate(State(state): State<Arc<ApiState>>, mut req: Request, 
             Ok(p) => AuthContext {
                 principal: p,
                 session_token: None,
+                csrf_token: None,
                 client_ip: ip,
             },
             Err(e) => return ApiError::from(e).into_response(),
@@ -119,6 +122,7 @@ pub async fn authenticate(State(state): State<Arc<ApiState>>, mut req: Request, 
                 AuthContext {
                     principal: s.principal,
                     session_token: Some(token),
+                    csrf_token: Some(s.csrf_token),
                     client_ip: ip,
                 }
             }
@@ -133,6 +137,7 @@ pub async fn authenticate(State(state): State<Arc<ApiState>>, mut req: Request, 
         AuthContext {
             principal: Principal::anonymous(),
             session_token: None,
+            csrf_token: None,
             client_ip: ip,
         }
     };

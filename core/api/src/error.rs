@@ -186,6 +186,34 @@ impl From<townhall_plugin_host::PluginError> for ApiError {
     }
 }
 
+impl From<townhall_access::OidcError> for ApiError {
+    fn from(e: townhall_access::OidcError) -> Self {
+        use townhall_access::OidcError as O;
+        let code = e.code();
+        let status = match &e {
+            O::UnknownProvider(_) => StatusCode::NOT_FOUND,
+            O::StateMismatch | O::ExchangeFailed(_) => StatusCode::BAD_REQUEST,
+            O::NonceMismatch | O::TokenExpired | O::WrongAudience | O::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            O::Denied(_) | O::EmailUnverified | O::DomainNotAllowed => StatusCode::FORBIDDEN,
+            O::ProviderUnavailable(m) => {
+                tracing::warn!(detail = %m, "OpenID provider unavailable");
+                StatusCode::BAD_GATEWAY
+            }
+            O::Store(_) => return ApiError::internal(e.to_string()),
+        };
+        if matches!(e, O::ExchangeFailed(_) | O::InvalidToken(_)) {
+            tracing::warn!(error = %e, "OpenID Connect sign-in refused");
+        }
+        let message = match &e {
+            // Never echo provider internals.
+            O::ExchangeFailed(_) => "the sign-in could not be completed; start again".to_owned(),
+            O::InvalidToken(_) => "the ID token is not valid".to_owned(),
+            _ => e.to_string(),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
@@ -203,5 +231,110 @@ pub trait GqlResultExt<T> {
 impl<T, E: Into<ApiError>> GqlResultExt<T> for Result<T, E> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(|e| e.into().into_graphql())
+    }
+}
+
+/// Failures only the Open311 surface (`/open311/v2/`) raises. The codes are
+/// listed in `docs/open311.md`; Open311 answers them as `{code,
+/// description}` lists with the statuses the specification names (404
+/// unknown things, 403 key problems, 400 the rest).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Open311Error {
+    /// A call that needs an API key came without one.
+    #[error("this call needs an `api_key` (form field, query parameter or `Authorization: Bearer` header)")]
+    ApiKeyRequired,
+    /// The key is good but its scopes do not allow the call.
+    #[error("this API key may not {0}: it needs the `{1}` scope")]
+    KeyScope(&'static str, &'static str),
+    /// The URL's suffix is neither `.xml` nor `.json`.
+    #[error("`{0}` is not a format this server speaks: use .xml or .json")]
+    UnsupportedFormat(String),
+    /// A parameter that does not parse or is out of range.
+    #[error("{1}")]
+    InvalidParameter(String, String),
+    /// A date-time that is not ISO 8601.
+    #[error("`{0}` must be an ISO 8601 date and time, e.g. 2026-05-01T14:30:00-05:00")]
+    InvalidDate(String),
+    /// The POST body is neither form-urlencoded nor multipart.
+    #[error("send the request as application/x-www-form-urlencoded or multipart/form-data")]
+    UnsupportedContentType,
+    /// The body (or an upload) is larger than allowed.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The multipart body does not parse.
+    #[error("the multipart body is malformed")]
+    MalformedMultipart,
+    /// A photo larger than the limit.
+    #[error("the photo is larger than {0} bytes")]
+    PhotoTooLarge(usize),
+    /// A photo that is neither JPEG nor PNG (by its bytes).
+    #[error("the photo must be a JPEG or PNG image")]
+    PhotoUnsupported,
+    /// A HEIC/HEIF photo: there is no HEVC decoder in this server.
+    #[error("HEIC/HEIF photos are not accepted: send a JPEG (most phones can share one)")]
+    PhotoHeic,
+    /// A JPEG or PNG that does not parse.
+    #[error("the photo is damaged: {0}")]
+    PhotoInvalid(String),
+    /// Both a photo and a `media_url`.
+    #[error("give either a photo or a `media_url`, not both")]
+    PhotoAndMediaUrl,
+    /// A token-mode submission that the pipeline refused.
+    #[error("the submission behind this token was refused")]
+    SubmissionRejected,
+}
+
+impl From<Open311Error> for ApiError {
+    fn from(e: Open311Error) -> Self {
+        use Open311Error as E;
+        let (status, code) = match &e {
+            E::ApiKeyRequired => (StatusCode::FORBIDDEN, "API_KEY_REQUIRED"),
+            E::KeyScope(..) => (StatusCode::FORBIDDEN, "API_KEY_SCOPE"),
+            E::UnsupportedFormat(_) => (StatusCode::NOT_FOUND, "UNSUPPORTED_FORMAT"),
+            E::InvalidParameter(..) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER"),
+            E::InvalidDate(_) => (StatusCode::BAD_REQUEST, "INVALID_DATE"),
+            E::UnsupportedContentType => (StatusCode::BAD_REQUEST, "UNSUPPORTED_CONTENT_TYPE"),
+            E::BodyTooLarge(_) => (StatusCode::BAD_REQUEST, "BODY_TOO_LARGE"),
+            E::MalformedMultipart => (StatusCode::BAD_REQUEST, "MALFORMED_MULTIPART"),
+            E::PhotoTooLarge(_) => (StatusCode::BAD_REQUEST, "PHOTO_TOO_LARGE"),
+            E::PhotoUnsupported => (StatusCode::BAD_REQUEST, "PHOTO_UNSUPPORTED"),
+            E::PhotoHeic => (StatusCode::BAD_REQUEST, "PHOTO_HEIC_UNSUPPORTED"),
+            E::PhotoInvalid(_) => (StatusCode::BAD_REQUEST, "PHOTO_INVALID"),
+            E::PhotoAndMediaUrl => (StatusCode::BAD_REQUEST, "PHOTO_AND_MEDIA_URL"),
+            E::SubmissionRejected => (StatusCode::BAD_REQUEST, "SUBMISSION_REJECTED"),
+        };
+        let fields = match &e {
+            E::InvalidParameter(field, msg) => vec![FieldError::new(field.clone(), "INVALID_PARAMETER", msg.clone())],
+            E::InvalidDate(field) => vec![FieldError::new(field.clone(), "INVALID_DATE", e.to_string())],
+            _ => vec![],
+        };
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+            fields,
+        }
+    }
+}
+
+impl ApiError {
+    /// An API-key failure as Open311 reports it: 403, whatever the cause
+    /// (the specification's status for a missing or bad `api_key`).
+    pub fn open311_key(e: AuthError) -> Self {
+        let mut a = ApiError::from(e);
+        if a.status == StatusCode::UNAUTHORIZED {
+            a.status = StatusCode::FORBIDDEN;
+        }
+        a
+    }
+
+    /// The `{code, description}` items of an Open311 error list: one per
+    /// field problem when there are several, else the error itself.
+    pub fn open311_items(&self) -> Vec<(&'static str, String)> {
+        if self.fields.is_empty() {
+            vec![(self.code, self.message.clone())]
+        } else {
+            self.fields.iter().map(|f| (f.code, f.message.clone())).collect()
+        }
     }
 }

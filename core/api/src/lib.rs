@@ -15,6 +15,8 @@ pub mod auth;
 pub mod error;
 pub mod graphql;
 pub mod ops;
+mod open311;
+pub mod sso;
 pub mod state;
 
 use std::sync::Arc;
@@ -90,11 +92,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/auth/providers", get(sso::providers))
+        .route("/auth/oidc/{provider}/login", get(sso::login))
+        .route("/auth/oidc/{provider}/callback", get(sso::callback))
+        .route("/auth/session", get(sso::session))
         .with_state(state.clone());
 
     Router::new()
         .merge(gql)
         .merge(ops)
+        .nest("/open311/v2", open311::router(state.clone()))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(axum::middleware::from_fn(ops::measure))

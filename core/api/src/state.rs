@@ -48,6 +48,8 @@ pub struct ApiState {
     pub access: Arc<AccessService>,
     /// The plugin host (absent in tools that run without one).
     pub plugins: Option<townhall_plugin_host::PluginHost>,
+    /// Staff single sign-on (absent when no provider is configured).
+    pub oidc: Option<Arc<townhall_access::Oidc>>,
     pub metrics: Option<PrometheusHandle>,
     pub config: ApiConfig,
 }

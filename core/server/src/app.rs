@@ -104,6 +104,37 @@ pub fn access_config(config: &Config) -> AccessConfig {
     }
 }
 
+/// The OpenID Connect relying party, when providers are configured.
+pub fn oidc(config: &Config, store: &Store, clock: &Arc<dyn Clock>) -> anyhow::Result<Option<Arc<townhall_access::Oidc>>> {
+    if config.auth.oidc.is_empty() {
+        return Ok(None);
+    }
+    let mut providers = Vec::new();
+    for p in &config.auth.oidc {
+        let mut role_map = std::collections::BTreeMap::new();
+        for (group, roles) in &p.role_map {
+            let grants = roles
+                .iter()
+                .map(|r| townhall_access::RoleGrant::parse(r).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            role_map.insert(group.clone(), grants);
+        }
+        providers.push(townhall_access::OidcProvider {
+            name: p.name.clone(),
+            issuer: p.issuer.clone(),
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.expose().to_owned(),
+            scopes: p.scopes.clone(),
+            groups_claim: p.groups_claim.clone(),
+            role_map,
+            allowed_domains: p.allowed_domains.clone(),
+        });
+    }
+    let o = townhall_access::Oidc::new(store.clone(), clock.clone(), &config.server.public_url, providers)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(Arc::new(o)))
+}
+
 /// The outbox consumers every change fans out to.
 pub fn consumers() -> Vec<String> {
     Vec::new()
@@ -164,6 +195,7 @@ impl App {
             intake: intake.clone(),
             access: access.clone(),
             plugins: Some(plugins.clone()),
+            oidc: oidc(&config, &store, &clock)?,
             metrics: townhall_api::ops::install_metrics(),
             config: ApiConfig {
                 cookie_secure: config.server.cookie_secure,

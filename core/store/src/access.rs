@@ -14,7 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::entities::{contact, user};
-use crate::entities_access::{api_key, audit, auth_token, oidc_identity, policy, session, throttle, version};
+use crate::entities_access::{api_key, audit, auth_token, oidc_identity, oidc_login, policy, session, throttle, version};
 use crate::error::{Result, StoreError};
 use crate::records::Actor;
 use crate::{Backend, Store, User};
@@ -543,11 +543,13 @@ impl Store {
             .map(|i| i.user_id))
     }
 
+    /// Links a provider identity to an account (idempotent).
     pub async fn link_oidc(&self, issuer: &str, subject: &str, user_id: Uuid, now: DateTime<Utc>) -> Result<()> {
         oidc_identity::Entity::insert(oidc_identity::ActiveModel {
             issuer: Set(issuer.to_owned()),
             subject: Set(subject.to_owned()),
             user_id: Set(user_id),
+            roles: Set(serde_json::json!([])),
             created_at: Set(now),
         })
         .on_conflict(
@@ -558,6 +560,71 @@ impl Store {
         .exec_without_returning(self.write())
         .await?;
         Ok(())
+    }
+
+    /// The roles the last sign-in through this identity mapped.
+    pub async fn oidc_roles(&self, issuer: &str, subject: &str) -> Result<Vec<String>> {
+        Ok(oidc_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+            .one(self.read())
+            .await?
+            .map(|i| serde_json::from_value(i.roles).unwrap_or_default())
+            .unwrap_or_default())
+    }
+
+    pub async fn set_oidc_roles(&self, issuer: &str, subject: &str, roles: &[String]) -> Result<()> {
+        oidc_identity::Entity::update_many()
+            .col_expr(oidc_identity::Column::Roles, Expr::value(serde_json::json!(roles)))
+            .filter(oidc_identity::Column::Issuer.eq(issuer))
+            .filter(oidc_identity::Column::Subject.eq(subject))
+            .exec(self.write())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a sign-in in flight.
+    pub async fn create_oidc_login(
+        &self,
+        state: &str,
+        provider: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+        return_to: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // Forget abandoned sign-ins while we are here.
+        oidc_login::Entity::delete_many()
+            .filter(oidc_login::Column::CreatedAt.lt(now - Duration::hours(1)))
+            .exec(self.write())
+            .await?;
+        oidc_login::Entity::insert(oidc_login::ActiveModel {
+            state: Set(state.to_owned()),
+            provider: Set(provider.to_owned()),
+            nonce: Set(nonce.to_owned()),
+            pkce_verifier: Set(pkce_verifier.to_owned()),
+            return_to: Set(return_to),
+            created_at: Set(now),
+        })
+        .exec_without_returning(self.write())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (and deletes) a sign-in in flight by its state, if it is
+    /// younger than `max_age`: `(provider, nonce, pkce_verifier, return_to)`.
+    pub async fn take_oidc_login(
+        &self,
+        state: &str,
+        max_age: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, String, String, Option<String>)>> {
+        let Some(row) = oidc_login::Entity::find_by_id(state.to_owned()).one(self.write()).await? else {
+            return Ok(None);
+        };
+        let res = oidc_login::Entity::delete_by_id(state.to_owned()).exec(self.write()).await?;
+        if res.rows_affected == 0 || row.created_at < now - max_age {
+            return Ok(None);
+        }
+        Ok(Some((row.provider, row.nonce, row.pkce_verifier, row.return_to)))
     }
 
     // ---- audit ---------------------------------------------------------------

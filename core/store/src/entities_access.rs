@@ -137,6 +137,28 @@ pub mod oidc_identity {
         #[sea_orm(primary_key, auto_increment = false)]
         pub subject: String,
         pub user_id: Uuid,
+        pub roles: Json,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oidc_login {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oidc_logins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state: String,
+        pub provider: String,
+        pub nonce: String,
+        pub pkce_verifier: String,
+        pub return_to: Option<String>,
         pub created_at: DateTimeUtc,
     }
 
