@@ -82,6 +82,11 @@ impl TestApp {
         self.app = Some(app);
     }
 
+    /// The database URL the server runs on (for checks behind its back).
+    pub fn db_url(&self) -> &str {
+        &self.db.url
+    }
+
     pub fn app(&self) -> &App {
         self.app.as_ref().unwrap()
     }

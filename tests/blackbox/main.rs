@@ -9,10 +9,13 @@
 
 mod helpers;
 
+mod access;
+mod accounts;
 mod catalog;
 mod cli;
 mod durability;
 mod oidc;
+mod open311;
 mod ops;
 mod plugins;
 mod requests;

@@ -215,9 +215,14 @@ impl From<townhall_access::OidcError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// `{"errors": [{"code", "message", "extensions": {"code"}}]}`: the
+    /// same shape GraphQL clients read, so a refusal before GraphQL runs
+    /// (bad session, CSRF) parses like any other error.
     fn into_response(self) -> Response {
         let status = self.status;
-        (status, axum::Json(serde_json::json!({ "errors": [self] }))).into_response()
+        let mut e = serde_json::json!(self);
+        e["extensions"] = serde_json::json!({ "code": self.code });
+        (status, axum::Json(serde_json::json!({ "errors": [e] }))).into_response()
     }
 }
 
