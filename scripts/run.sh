@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds Townhall (server + first-party plugins) and starts it on the
 # embedded default: SQLite and the search index under ./data, the demo city
-# of Riverbend loaded on first start, http://127.0.0.1:8080/graphql.
-# Extra arguments go to `townhall serve` (e.g. --listen 0.0.0.0:8080).
+# of Riverbend with the Public Works plugin installed, on
+# http://127.0.0.1:8080/graphql.
+#
+# Settings come from TOWNHALL__SECTION__KEY environment variables or a file
+# named by TOWNHALL_CONFIG (see docs/configuration.md); extra arguments go
+# to `townhall serve` (e.g. --listen 0.0.0.0:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +14,20 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 
 cargo build --release -p townhall
-if [ -d plugins ]; then
-  for p in plugins/*/; do
-    [ -f "$p/Cargo.toml" ] || continue
-    (cd "$p" && cargo build --release --target wasm32-wasip2)
-  done
-fi
+for p in plugins/*/; do
+  [ -f "$p/Cargo.toml" ] || continue
+  (cd "$p" && cargo build --release --target wasm32-wasip2)
+done
 
-exec ./target/release/townhall serve --demo "$@"
+townhall=./target/release/townhall
+cfg=()
+if [ -n "${TOWNHALL_CONFIG:-}" ]; then cfg=(--config "$TOWNHALL_CONFIG"); fi
+wasm_dir="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release"
+
+# The demo city first (idempotent), then the first-party plugins (upgraded
+# in place when rebuilt), then the server.
+"$townhall" "${cfg[@]}" seed-demo
+"$townhall" "${cfg[@]}" plugin install "$wasm_dir/public_works.wasm" \
+  --config-file plugins/public-works/demo-config.json --upgrade
+
+exec "$townhall" "${cfg[@]}" serve --demo "$@"

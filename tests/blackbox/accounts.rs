@@ -336,3 +336,19 @@ both_databases!(staff_reads_of_private_data_are_audited, |db: TestDb| async move
     assert_eq!(e["details"]["fields"], json!(["reporter"]));
     assert!(e["at"].is_string());
 });
+
+both_databases!(services_may_require_signing_in, |db: TestDb| async move {
+    let app = TestApp::demo(db).await;
+    let store = app.app().store.clone();
+    let mut svc = store.service("riverbend", "code-violation").await.unwrap();
+    svc.anonymous_allowed = false;
+    store.upsert_service(&svc, 6, chrono::Utc::now()).await.unwrap();
+    app.app().intake.catalog().invalidate();
+    let vars = json!({ "input": { "serviceCode": "code-violation", "description": "Junk piled in the yard", "address": "40 Walnut St", "attributes": { "VIOLATION": "junk" } } });
+    assert_eq!(app.error_code(crate::helpers::SUBMIT, vars.clone()).await, "SIGN_IN_REQUIRED");
+    let resident = As::User(app.user("neighbor@example.net", &[]).await);
+    let d = app.data_as(&resident, crate::helpers::SUBMIT, vars).await;
+    assert_eq!(d["submitRequest"]["status"], "OPEN");
+    // Anonymous reporting stays open for the others.
+    app.submit_pothole("anonymous is fine here").await;
+});

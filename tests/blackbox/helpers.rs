@@ -211,10 +211,20 @@ impl TestApp {
 
 pub const SUBMIT: &str = "mutation($input: SubmitRequestInput!) { submitRequest(input: $input) { id trackingNumber status priority department { code } expectedAt } }";
 
-/// The `townhall` binary, run as its own process.
+/// The `townhall` binary, run as its own process (killed if a test panics
+/// before stopping it).
 pub struct Proc {
-    pub child: Child,
+    child: Option<Child>,
     pub base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 pub fn bin() -> &'static str {
@@ -243,11 +253,14 @@ impl Proc {
         cmd.args(extra);
         cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = cmd.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        let p = Proc {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            if let Ok(r) = client.get(format!("{}/readyz", p.base)).send().await
                 && r.status().is_success()
             {
                 break;
@@ -255,18 +268,20 @@ impl Proc {
             assert!(std::time::Instant::now() < deadline, "townhall did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Proc { child, base }
+        p
     }
 
     pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
     }
 
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
+        let mut c = self.child.take().unwrap();
+        let pid = c.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
+        c.wait().unwrap()
     }
 }
 

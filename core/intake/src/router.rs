@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use townhall_domain::FieldError;
-use townhall_domain::intake::ValidIntake;
+use townhall_domain::intake::{Channel, ValidIntake};
 use townhall_domain::routing::Routing;
 use townhall_domain::service::ServiceDefinition;
 
@@ -72,6 +72,7 @@ pub trait Router: Send + Sync {
         &self,
         service: &ServiceDefinition,
         intake: &ValidIntake,
+        channel: Channel,
         defaults: Routing,
     ) -> Result<Routing, RouteError>;
 }

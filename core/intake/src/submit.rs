@@ -31,7 +31,12 @@ impl Intake {
         c
     }
 
-    async fn route(&self, service: &ServiceDefinition, valid: &intake::ValidIntake) -> Result<Routing, IntakeError> {
+    async fn route(
+        &self,
+        service: &ServiceDefinition,
+        valid: &intake::ValidIntake,
+        channel: Channel,
+    ) -> Result<Routing, IntakeError> {
         let defaults = Routing::defaults(service);
         let Some(plugin_id) = &service.plugin_id else {
             return Ok(defaults);
@@ -44,7 +49,7 @@ impl Intake {
             }
             .into());
         };
-        let routing = match router.check_and_route(service, valid, defaults.clone()).await {
+        let routing = match router.check_and_route(service, valid, channel, defaults.clone()).await {
             Ok(r) => r,
             Err(RouteError::Rejected(errors)) => return Err(DomainError::Invalid(errors).into()),
             Err(RouteError::Fault(f)) => return Err(f.into()),
@@ -101,7 +106,7 @@ impl Intake {
         }
         let service = self.catalog.service(&jur.id, code).await?;
         let valid = intake::validate(&input, &service, jur.bounds.as_ref())?;
-        let routing = self.route(&service, &valid).await?;
+        let routing = self.route(&service, &valid, channel).await?;
 
         let now = self.clock.now();
         let calendar = jur.calendar();

@@ -208,7 +208,7 @@ fn main() {
                 answers_with_token: false,
             };
             let r = host
-                .check_and_route(&service, &intake, defaults.clone())
+                .check_and_route(&service, &intake, townhall_domain::intake::Channel::Web, defaults.clone())
                 .await;
             std::hint::black_box(r.is_ok());
             samples.push(t.elapsed());

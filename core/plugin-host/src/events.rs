@@ -122,7 +122,7 @@ impl OutboxHandler for PluginEvents {
             .map_err(|e| HandlerError::permanent(format!("unreadable event payload: {e}")))?;
         let jurisdiction_id = item.jurisdiction_id.as_str();
         let store = self.host.store();
-        let loaded = match self.host.runnable(jurisdiction_id, plugin_id) {
+        let loaded = match self.host.runnable_now(jurisdiction_id, plugin_id).await {
             Ok(l) => l,
             Err(f) if f.kind == FaultKind::Unavailable => {
                 // Not loaded here: maybe uninstalled, maybe not synced yet.

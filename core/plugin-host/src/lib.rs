@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use townhall_domain::Status;
 use townhall_domain::clock::Clock;
-use townhall_domain::intake::ValidIntake;
+use townhall_domain::intake::{Channel, ValidIntake};
 use townhall_domain::routing::Routing;
 use townhall_domain::service::ServiceDefinition;
 use townhall_intake::{FaultKind, PluginFault, RouteError, Router};
@@ -375,6 +375,19 @@ impl PluginHost {
             m.get(&(jurisdiction_id.to_owned(), plugin_id.to_owned()))
                 .cloned()
         })
+    }
+
+    /// Like [`Self::runnable`], but when the install is missing or disabled
+    /// here, first catches up with the database: another process (the CLI,
+    /// another replica) may have changed it since the last sync.
+    async fn runnable_now(&self, jurisdiction_id: &str, plugin_id: &str) -> Result<Arc<Loaded>, PluginFault> {
+        match self.runnable(jurisdiction_id, plugin_id) {
+            Ok(l) => Ok(l),
+            Err(first) => match self.sync().await {
+                Ok(true) => self.runnable(jurisdiction_id, plugin_id),
+                _ => Err(first),
+            },
+        }
     }
 
     /// The loaded, enabled install, or the fault that says why not.
@@ -1099,13 +1112,15 @@ impl Router for PluginHost {
         &self,
         service: &ServiceDefinition,
         intake: &ValidIntake,
+        channel: Channel,
         defaults: Routing,
     ) -> Result<Routing, RouteError> {
         let plugin_id = service.plugin_id.clone().unwrap_or_default();
         let loaded = self
-            .runnable(&service.jurisdiction_id, &plugin_id)
+            .runnable_now(&service.jurisdiction_id, &plugin_id)
+            .await
             .map_err(RouteError::Fault)?;
-        let wit_intake = convert::intake(intake, "");
+        let wit_intake = convert::intake(intake, channel.as_str());
         let wit_defaults = convert::routing_out(&defaults);
         let started = Instant::now();
         let outcome = self

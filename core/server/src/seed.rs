@@ -444,8 +444,20 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
     for c in consumers {
         intake = intake.with_consumer(c.clone());
     }
-    let specs = specs();
-    let total_weight: u32 = specs.iter().map(|s| s.weight).sum();
+    // Services a plugin owns by now are left out of the generated requests:
+    // their forms are the plugin's, and seeding runs without the plugin host.
+    let mut specs = specs();
+    let mut owned = Vec::new();
+    for s in &specs {
+        if store.service(DEMO_JURISDICTION, s.code).await.is_ok_and(|d| d.plugin_id.is_some()) {
+            owned.push(s.code);
+        }
+    }
+    specs.retain(|s| !owned.contains(&s.code));
+    if specs.is_empty() {
+        return Ok(SeedSummary { departments, services, requests: 0 });
+    }
+    let total_weight: u32 = specs.iter().map(|s| s.weight).sum::<u32>().max(1);
     let mut rng = StdRng::seed_from_u64(311);
     let start = now - Duration::days(60);
     // Submission times, in order, so history is chronological.

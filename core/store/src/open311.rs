@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::Value;
 use townhall_domain::EventKind;
@@ -252,22 +252,35 @@ impl Store {
 
     /// The Open311 search: requests matching `q` (ids *or* tracking
     /// numbers, statuses, services, time windows, public only), newest
-    /// request first, `q.offset` skipped, at most `q.limit`. `q.after`,
-    /// `q.order`, `q.department_codes`, `q.also_private_in` and
-    /// `q.reporter_user_id` are not used.
-    pub async fn open311_requests(&self, q: &RequestQuery) -> Result<Vec<RequestRecord>> {
+    /// request first, `q.offset` skipped, at most `q.limit`, each with its
+    /// newest public note (Open311 `status_notes`) fetched in the same
+    /// query. `q.after`, `q.order`, `q.department_codes`,
+    /// `q.also_private_in` and `q.reporter_user_id` are not used.
+    pub async fn open311_requests(&self, q: &RequestQuery) -> Result<Vec<(RequestRecord, Option<String>)>> {
         use request::Column as C;
-        request::Entity::find()
+        let notes = Expr::cust(
+            "(SELECT e.body FROM request_events e WHERE e.request_id = service_requests.id \
+             AND e.kind = 'public_note' AND e.public = TRUE ORDER BY e.id DESC LIMIT 1)",
+        );
+        let backend = match self.backend() {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        };
+        let stmt = request::Entity::find()
+            .column_as(notes, "status_notes")
             .filter(Self::open311_condition(q))
             .order_by_desc(C::RequestedAt)
             .order_by_desc(C::Id)
             .offset(q.offset)
             .limit(std::cmp::max(q.limit, 1))
-            .all(self.read())
-            .await?
-            .into_iter()
-            .map(convert::request)
-            .collect()
+            .build(backend);
+        let rows = self.read().query_all_raw(stmt).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let note: Option<String> = row.try_get("", "status_notes")?;
+            out.push((convert::request(request::Model::from_query_result(&row, "")?)?, note));
+        }
+        Ok(out)
     }
 
     /// The newest public note of each of `ids` that has one.

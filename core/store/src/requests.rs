@@ -2,6 +2,7 @@
 //! merging) atomically, reading and listing them, and their history.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, OnceLock, Weak};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::entities::{contact, event, outbox, request};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::{Backend, Store, convert};
+use crate::{Backend, Inner, Store, convert};
 
 fn sequence_name(jurisdiction_id: &str, year: i32) -> String {
     format!("tracking_seq_{:016x}_{year}", fnv64(jurisdiction_id))
@@ -28,6 +29,27 @@ fn sequence_name(jurisdiction_id: &str, year: i32) -> String {
 fn fnv64(s: &str) -> u64 {
     s.bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// At most this many submissions per group commit (SQLite allows 32,766
+/// bound values per statement; a request row has 27).
+const MAX_GROUP: usize = 128;
+
+/// A submission waiting for the writer.
+struct Pending {
+    new: NewRequest,
+    created: NewEvent,
+    outbox: Vec<OutboxSpec>,
+    now: DateTime<Utc>,
+    reply: tokio::sync::oneshot::Sender<Result<(RequestRecord, EventRecord)>>,
+}
+
+/// The group-commit queue of one store: submissions wait in `queue`; the
+/// holder of `turn` commits what is there.
+#[derive(Default)]
+struct Combiner {
+    queue: StdMutex<Vec<Pending>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn event_model(request_id: Uuid, jurisdiction_id: &str, e: &NewEvent, now: DateTime<Utc>) -> event::ActiveModel {
@@ -179,6 +201,15 @@ impl Store {
     }
 
     /// Commits a new request with its first history entry and outbox rows.
+    ///
+    /// On SQLite, concurrent submissions are committed together (group
+    /// commit): every write goes through the one writer connection, so the
+    /// submitter that gets it takes every submission waiting at that moment
+    /// and commits them in one transaction, with multi-row inserts. A
+    /// submission waits for at most the transaction in progress plus its
+    /// own. If a batch fails, its submissions are committed one by one, so
+    /// each gets its own answer. On PostgreSQL each submission has its own
+    /// transaction on the pool (several run at once).
     pub async fn submit(
         &self,
         new: NewRequest,
@@ -188,79 +219,234 @@ impl Store {
     ) -> Result<(RequestRecord, EventRecord)> {
         if self.backend() == Backend::Postgres {
             self.ensure_sequence(&new.jurisdiction_id, new.tracking_year).await?;
+            let mut out = self.submit_batch(vec![(new, created, outbox_rows)], now).await?;
+            return out.pop().ok_or_else(|| StoreError::Corrupt("submit lost its request".into()));
         }
+        let combiner = self.combiner();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        combiner
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Pending { new, created, outbox: outbox_rows, now, reply: tx });
+        loop {
+            let turn = combiner.turn.clone().lock_owned().await;
+            match rx.try_recv() {
+                Ok(result) => return result,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(StoreError::Corrupt("a group commit dropped a submission".into()));
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<Pending> = {
+                let mut q = combiner.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let n = q.len().min(MAX_GROUP);
+                q.drain(..n).collect()
+            };
+            // Committed from its own task, so a submitter that goes away
+            // (client disconnect) cannot roll back the others' requests.
+            let store = self.clone();
+            let task = tokio::spawn(async move {
+                store.commit_group(batch).await;
+                drop(turn);
+            });
+            if task.await.is_err() {
+                return Err(StoreError::Corrupt("a group commit panicked".into()));
+            }
+        }
+    }
+
+    /// This store's group-commit queue.
+    fn combiner(&self) -> Arc<Combiner> {
+        static ALL: OnceLock<StdMutex<Vec<(Weak<Inner>, Arc<Combiner>)>>> = OnceLock::new();
+        let mut all = ALL
+            .get_or_init(|| StdMutex::new(Vec::new()))
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|(w, _)| w.strong_count() > 0);
+        let me = Arc::as_ptr(&self.inner);
+        if let Some((_, c)) = all.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), me)) {
+            return c.clone();
+        }
+        let c = Arc::new(Combiner::default());
+        all.push((Arc::downgrade(&self.inner), c.clone()));
+        c
+    }
+
+    /// Commits `batch` in one transaction and answers each submitter; if
+    /// that fails, commits them one at a time.
+    async fn commit_group(&self, batch: Vec<Pending>) {
+        let Some(now) = batch.iter().map(|p| p.now).max() else {
+            return;
+        };
+        let (inputs, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| ((p.new, p.created, p.outbox), (p.reply, p.now)))
+            .unzip();
+        if inputs.len() > 1 {
+            match self.submit_batch(inputs.clone(), now).await {
+                Ok(results) => {
+                    for ((reply, _), r) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(r));
+                    }
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, size = inputs.len(), "group commit failed; committing one by one"),
+            }
+        }
+        for (input, (reply, at)) in inputs.into_iter().zip(replies) {
+            let r = self.submit_batch(vec![input], at).await.and_then(|mut v| {
+                v.pop().ok_or_else(|| StoreError::Corrupt("submit lost its request".into()))
+            });
+            let _ = reply.send(r);
+        }
+    }
+
+    /// Tracking counters for `count` new requests of one jurisdiction and
+    /// year, in one statement.
+    async fn next_tracking_seqs(
+        &self,
+        txn: &DatabaseTransaction,
+        jurisdiction_id: &str,
+        year: i32,
+        count: usize,
+    ) -> Result<Vec<i64>> {
+        let k = i64::try_from(count).unwrap_or(i64::MAX);
+        match self.backend() {
+            Backend::Sqlite => {
+                let row = txn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "INSERT INTO tracking_counters (jurisdiction_id, year, last_seq) VALUES (?, ?, ?) \
+                         ON CONFLICT (jurisdiction_id, year) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
+                         RETURNING last_seq",
+                        [jurisdiction_id.into(), year.into(), k.into()],
+                    ))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("tracking counter upsert returned nothing".into()))?;
+                let last = row.try_get::<i64>("", "last_seq")?;
+                Ok((last - k + 1..=last).collect())
+            }
+            Backend::Postgres => {
+                let mut out = Vec::with_capacity(count);
+                for _ in 0..count {
+                    out.push(self.next_tracking_seq(txn, jurisdiction_id, year).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Commits several new requests (with their first history entries and
+    /// outbox rows) in one transaction, with one multi-row insert per table.
+    async fn submit_batch(
+        &self,
+        batch: Vec<(NewRequest, NewEvent, Vec<OutboxSpec>)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(RequestRecord, EventRecord)>> {
         let txn = self.write().begin().await?;
-        let seq = self.next_tracking_seq(&txn, &new.jurisdiction_id, new.tracking_year).await?;
-        let tracking_number = TrackingNumber::new(new.tracking_year, u64::try_from(seq).unwrap_or(0)).to_string();
-        let id = new.id;
-        let intake = &new.intake;
+        // Tracking numbers, per jurisdiction and year, in submission order.
+        let mut numbers: Vec<Option<String>> = vec![None; batch.len()];
+        let mut groups: Vec<((String, i32), Vec<usize>)> = Vec::new();
+        for (i, (new, ..)) in batch.iter().enumerate() {
+            let key = (new.jurisdiction_id.clone(), new.tracking_year);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        for ((jurisdiction_id, year), idx) in &groups {
+            let seqs = self.next_tracking_seqs(&txn, jurisdiction_id, *year, idx.len()).await?;
+            for (i, seq) in idx.iter().zip(seqs) {
+                numbers[*i] = Some(TrackingNumber::new(*year, u64::try_from(seq).unwrap_or(0)).to_string());
+            }
+        }
 
-        let reporter_id = if intake.reporter.is_empty() {
-            None
-        } else {
-            let cid = Uuid::now_v7();
-            contact::Entity::insert(contact::ActiveModel {
-                id: Set(cid),
-                jurisdiction_id: Set(new.jurisdiction_id.clone()),
-                user_id: Set(intake.reporter.user_id),
-                first_name: Set(intake.reporter.first_name.clone()),
-                last_name: Set(intake.reporter.last_name.clone()),
-                email: Set(intake.reporter.email.clone()),
-                phone: Set(intake.reporter.phone.clone()),
-                created_at: Set(now),
-                anonymized_at: Set(None),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-            Some(cid)
-        };
-
-        let record = RequestRecord {
-            id,
-            jurisdiction_id: new.jurisdiction_id.clone(),
-            tracking_number,
-            service_code: intake.service_code.clone(),
-            description: intake.description.clone(),
-            status: new.status,
-            priority: new.priority,
-            lat: intake.lat,
-            long: intake.long,
-            address: intake.address.clone(),
-            address_id: intake.address_id.clone(),
-            zipcode: intake.zipcode.clone(),
-            department_code: new.department_code.clone(),
-            queue: new.queue.clone(),
-            assignee_id: None,
-            requested_at: new.requested_at,
-            updated_at: new.requested_at,
-            expected_at: new.expected_at,
-            closed_at: if new.status.is_closed() { Some(new.requested_at) } else { None },
-            channel: new.channel,
-            reporter_id,
-            attributes: Value::Object(intake.attributes.clone()),
-            media_url: intake.media_url.clone(),
-            device_id: intake.device_id.clone(),
-            merged_into: None,
-            public: new.public,
-            version: 1,
-        };
-        request::Entity::insert(request_model(&record))
-            .exec_without_returning(&txn)
-            .await?;
-        let mut events = insert_events_and_outbox(
-            &txn,
-            id,
-            &record.jurisdiction_id,
-            std::slice::from_ref(&created),
-            &outbox_rows,
-            new.requested_at,
-        )
-        .await?;
+        let mut contacts = Vec::new();
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut outboxes = Vec::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for ((new, created, outbox_rows), number) in batch.into_iter().zip(numbers) {
+            let tracking_number = number.ok_or_else(|| StoreError::Corrupt("no tracking number".into()))?;
+            let intake = &new.intake;
+            let reporter_id = if intake.reporter.is_empty() {
+                None
+            } else {
+                let cid = Uuid::now_v7();
+                contacts.push(contact::ActiveModel {
+                    id: Set(cid),
+                    jurisdiction_id: Set(new.jurisdiction_id.clone()),
+                    user_id: Set(intake.reporter.user_id),
+                    first_name: Set(intake.reporter.first_name.clone()),
+                    last_name: Set(intake.reporter.last_name.clone()),
+                    email: Set(intake.reporter.email.clone()),
+                    phone: Set(intake.reporter.phone.clone()),
+                    created_at: Set(now),
+                    anonymized_at: Set(None),
+                });
+                Some(cid)
+            };
+            let record = RequestRecord {
+                id: new.id,
+                jurisdiction_id: new.jurisdiction_id.clone(),
+                tracking_number,
+                service_code: intake.service_code.clone(),
+                description: intake.description.clone(),
+                status: new.status,
+                priority: new.priority,
+                lat: intake.lat,
+                long: intake.long,
+                address: intake.address.clone(),
+                address_id: intake.address_id.clone(),
+                zipcode: intake.zipcode.clone(),
+                department_code: new.department_code.clone(),
+                queue: new.queue.clone(),
+                assignee_id: None,
+                requested_at: new.requested_at,
+                updated_at: new.requested_at,
+                expected_at: new.expected_at,
+                closed_at: if new.status.is_closed() { Some(new.requested_at) } else { None },
+                channel: new.channel,
+                reporter_id,
+                attributes: Value::Object(intake.attributes.clone()),
+                media_url: intake.media_url.clone(),
+                device_id: intake.device_id.clone(),
+                merged_into: None,
+                public: new.public,
+                version: 1,
+            };
+            requests.push(request_model(&record));
+            events.push(event_model(record.id, &record.jurisdiction_id, &created, new.requested_at));
+            outboxes.extend(
+                outbox_rows
+                    .iter()
+                    .map(|o| outbox_model(&record.jurisdiction_id, Some(record.id), o, new.requested_at)),
+            );
+            let event = EventRecord {
+                id: created.id,
+                request_id: record.id,
+                kind: created.kind,
+                actor: created.actor.clone(),
+                from_status: created.from_status,
+                to_status: created.to_status,
+                body: created.body.clone(),
+                data: created.data.clone(),
+                public: created.kind.is_public(),
+                created_at: new.requested_at,
+            };
+            out.push((record, event));
+        }
+        if !contacts.is_empty() {
+            contact::Entity::insert_many(contacts).exec_without_returning(&txn).await?;
+        }
+        request::Entity::insert_many(requests).exec_without_returning(&txn).await?;
+        event::Entity::insert_many(events).exec_without_returning(&txn).await?;
+        if !outboxes.is_empty() {
+            outbox::Entity::insert_many(outboxes).exec_without_returning(&txn).await?;
+        }
         txn.commit().await?;
-        let event = events
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("created event missing".into()))?;
-        Ok((record, event))
+        Ok(out)
     }
 
     /// Changes one request atomically: `decide` sees the current row (locked
