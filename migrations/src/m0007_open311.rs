@@ -44,7 +44,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("open311_submissions", "ix_open311_submissions_due", &["state", "available_at"]))
+            .create_index(index(
+                "open311_submissions",
+                "ix_open311_submissions_due",
+                &["state", "available_at"],
+            ))
             .await?;
         manager
             .create_index(index(

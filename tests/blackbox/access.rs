@@ -110,6 +110,19 @@ async fn run(app: &TestApp, w: &World, op: &str, col: usize, n: usize) -> bool {
         "Query.serviceRequest" => gql_allowed(app, who, "query($i: ID) { serviceRequest(id: $i) { id } }", json!({ "i": known })).await,
         "Query.serviceRequests" => gql_allowed(app, who, "{ serviceRequests(first: 5) { totalCount } }", json!({})).await,
         "Query.requestHistory" => gql_allowed(app, who, "query($i: ID!) { requestHistory(id: $i) { kind } }", json!({ "i": known })).await,
+        "Query.search" => gql_allowed(app, who, "{ search(query: \"pothole\", first: 1) { total } }", json!({})).await,
+        "Query.possibleDuplicates" => {
+            gql_allowed(app, who, "{ possibleDuplicates(serviceCode: \"pothole\", lat: 39.78, long: -89.65) { score } }", json!({})).await
+        }
+        "Field SearchHit.snippets(internal)" => {
+            let d = app.data_as(who, "{ search(query: \"secret detail\") { hits { id snippets { field } } } }", json!({})).await;
+            let hits = d["search"]["hits"].as_array().unwrap();
+            let found = hits.iter().any(|h| h["id"] == known);
+            if found {
+                assert!(hits[0]["snippets"].as_array().unwrap().iter().any(|s| s["field"] == "INTERNAL_NOTE"), "{d}");
+            }
+            found
+        }
         "Query.me" => gql_allowed(app, who, "{ me { id } }", json!({})).await,
         "Query.myData" => gql_allowed(app, who, "{ myData }", json!({})).await,
         "Query.apiKeys" => gql_allowed(app, who, "{ apiKeys { id } }", json!({})).await,
@@ -205,6 +218,26 @@ async fn run(app: &TestApp, w: &World, op: &str, col: usize, n: usize) -> bool {
         "Mutation.disablePlugin" => gql_allowed(app, who, "mutation { disablePlugin(id: \"nope\", reason: \"x\") { id } }", json!({})).await,
         "Mutation.configurePlugin" => gql_allowed(app, who, "mutation { configurePlugin(id: \"nope\") { id } }", json!({})).await,
         "Mutation.uninstallPlugin" => gql_allowed(app, who, "mutation { uninstallPlugin(id: \"nope\") }", json!({})).await,
+        rest if rest.starts_with("POST /open311/") => {
+            let path = &rest[5..];
+            let tracking = w.known["trackingNumber"].as_str().unwrap().to_owned();
+            let form: Vec<(&str, &str)> = if path.contains("servicerequestupdates") {
+                vec![("service_request_id", tracking.as_str()), ("description", "matrix update")]
+            } else {
+                vec![("service_code", "graffiti"), ("address_string", "1 Elm St"), ("attribute[SURFACE]", "public"), ("description", "tags")]
+            };
+            let mut req = app.client.post(app.url(path)).form(&form);
+            match who {
+                As::Anonymous => {}
+                As::User(s) => req = req.header("cookie", format!("townhall_session={}", s.cookie)).header("x-csrf-token", &s.csrf),
+                As::Key(k) => req = req.bearer_auth(k),
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap();
+            assert!(status < 500, "{rest}: {status} {body}");
+            !matches!(status, 401 | 403)
+        }
         rest if rest.starts_with("GET ") => {
             let path = &rest[4..];
             let mut req = app.client.get(app.url(path));
@@ -262,6 +295,7 @@ both_databases!(the_authorization_matrix_holds, |db: TestDb| async move {
         .await;
     app.data_as(&sup, "mutation($i: ID!) { addNote(id: $i, body: \"secret detail\", visibility: INTERNAL) { id } }", json!({ "i": known["id"] }))
         .await;
+    app.settle().await;
     let world = World { principals, known };
 
     let mut wrong = Vec::new();

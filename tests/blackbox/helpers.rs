@@ -190,6 +190,21 @@ impl TestApp {
         As::User(self.user("admin@riverbend.example", &["admin"]).await)
     }
 
+    /// Waits until every outbox row (the search index's among them) has
+    /// been handled, then until the index made what it accepted searchable.
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = self.app().store.outbox_stats().await.unwrap();
+            if stats.pending == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the outbox did not drain: {stats:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.app().search.flush().await.unwrap();
+    }
+
     /// Submits a valid pothole report and returns `{id trackingNumber status}`.
     pub async fn submit_pothole(&self, description: &str) -> Value {
         let d = self

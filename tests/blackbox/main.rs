@@ -21,4 +21,5 @@ mod ops;
 mod plugins;
 mod privacy;
 mod requests;
+mod search;
 mod workflow;

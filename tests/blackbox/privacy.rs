@@ -110,6 +110,60 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
     for path in ["/healthz", "/readyz", "/metrics", "/auth/providers"] {
         bodies.push(app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap());
     }
+    // Search: every public request's search view, and no personal datum is
+    // findable — not as a hit, not in a count, not in a facet.
+    app.settle().await;
+    let mut after: Option<String> = None;
+    let mut found = 0;
+    loop {
+        let body = app
+            .gql(
+                "query($after: String) { search(first: 100, after: $after) { total hits { id trackingNumber description address lat long snippets { text html } request { address description } } facets { status { value count } } pageInfo { hasNextPage endCursor } } }",
+                json!({ "after": after }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let page = &body["data"]["search"];
+        found += page["hits"].as_array().unwrap().len();
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        let more = page["pageInfo"]["hasNextPage"].as_bool().unwrap();
+        bodies.push(body.to_string());
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(found, 200);
+    for secret in &secrets {
+        let body = app
+            .gql(
+                "query($q: String) { search(query: $q, first: 5) { total hits { description snippets { field text } } facets { status { count } service { count } department { count } } } }",
+                json!({ "q": secret }),
+            )
+            .await;
+        assert_eq!(body["data"]["search"]["total"], 0, "an anonymous search for a private value found something: {body}");
+        assert!(body["data"]["search"]["facets"]["status"].as_array().unwrap().is_empty(), "{body}");
+    }
+    for service in ["pothole", "missed-trash", "code-violation", "graffiti"] {
+        bodies.push(
+            app.gql(
+                "query($s: String!) { possibleDuplicates(serviceCode: $s, lat: 39.78, long: -89.65, radiusM: 50000, maxAgeDays: 365, limit: 20) { request { description address lat long snippets { text } } } }",
+                json!({ "s": service }),
+            )
+            .await
+            .to_string(),
+        );
+    }
+    // Open311, in both formats.
+    for path in [
+        "/open311/v2/requests.json?extensions=true&page_size=1000&start_date=2000-01-01T00:00:00Z&end_date=2100-01-01T00:00:00Z",
+        "/open311/v2/requests.xml?extensions=true&page_size=1000&start_date=2000-01-01T00:00:00Z&end_date=2100-01-01T00:00:00Z",
+        "/open311/v2/servicerequestupdates.json?start_date=2000-01-01T00:00:00Z&end_date=2100-01-01T00:00:00Z",
+        "/open311/v2/services.json",
+    ] {
+        let text = app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        assert!(text.len() > 100, "{path}: {text}");
+        bodies.push(text);
+    }
     for b in &bodies {
         let found = leaks(b, &secrets);
         assert!(found.is_empty(), "personal data in a public response: {found:?}");

@@ -138,6 +138,31 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<townhall_search::SearchError> for ApiError {
+    fn from(e: townhall_search::SearchError) -> Self {
+        use townhall_search::SearchError as S;
+        let code = e.code();
+        match e {
+            S::InvalidQuery { field, code, message } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code,
+                message: message.clone(),
+                fields: vec![FieldError::new(field, code, message)],
+            },
+            S::Unavailable(m) => {
+                tracing::warn!(detail = %m, "search unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "search is unavailable; try again shortly")
+            }
+            S::Engine(m) => {
+                let id = uuid::Uuid::now_v7();
+                tracing::error!(error_id = %id, cause = %m, "search engine failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("search failed (error id {id})"))
+            }
+            S::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let code = e.code();

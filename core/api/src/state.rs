@@ -24,6 +24,10 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     pub graphql_max_depth: usize,
     pub graphql_max_complexity: usize,
+    /// "Is it already reported?" defaults: how far away, in metres…
+    pub duplicate_radius_m: f64,
+    /// …and how old, in days, a likely duplicate may be.
+    pub duplicate_max_age_days: i32,
     pub build: BuildInfo,
 }
 
@@ -35,6 +39,8 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             graphql_max_depth: 12,
             graphql_max_complexity: 2_000,
+            duplicate_radius_m: 150.0,
+            duplicate_max_age_days: 30,
             build: BuildInfo {
                 version: env!("CARGO_PKG_VERSION"),
                 backend: "unknown",
@@ -50,6 +56,8 @@ pub struct ApiState {
     pub plugins: Option<townhall_plugin_host::PluginHost>,
     /// Staff single sign-on (absent when no provider is configured).
     pub oidc: Option<Arc<townhall_access::Oidc>>,
+    /// The search index (absent in tools that run without one).
+    pub search: Option<townhall_search::SearchIndex>,
     pub metrics: Option<PrometheusHandle>,
     pub config: ApiConfig,
 }

@@ -14,6 +14,7 @@ use townhall_domain::clock::{Clock, SystemClock};
 use townhall_intake::Intake;
 use townhall_intake::outbox::{OutboxWorker, WorkerConfig};
 use townhall_plugin_host::PluginHost;
+use townhall_search::SearchIndex;
 use townhall_store::{Jurisdiction, Store};
 
 use crate::config::Config;
@@ -35,6 +36,7 @@ pub struct App {
     pub access: Arc<AccessService>,
     pub intake: Arc<Intake>,
     pub plugins: PluginHost,
+    pub search: SearchIndex,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
     workers: Vec<JoinHandle<()>>,
@@ -135,9 +137,26 @@ pub fn oidc(config: &Config, store: &Store, clock: &Arc<dyn Clock>) -> anyhow::R
     Ok(Some(Arc::new(o)))
 }
 
-/// The outbox consumers every change fans out to.
+/// The outbox consumers every change fans out to (the plugins' and the
+/// notifications' are added per service by the intake pipeline).
 pub fn consumers() -> Vec<String> {
-    Vec::new()
+    vec![townhall_search::OUTBOX_CONSUMER.to_owned()]
+}
+
+/// Opens the configured search index, with an error that says what to do.
+pub async fn open_search(config: &Config) -> anyhow::Result<SearchIndex> {
+    let sc = config.search_config();
+    SearchIndex::open(&sc).await.map_err(|e| {
+        let hint = match (&sc, &e) {
+            (townhall_search::SearchConfig::Embedded(o), townhall_search::SearchError::Unavailable(_)) => format!(
+                " (is another Townhall process using {}? the embedded index has one writer: stop it first, or use Meilisearch for several replicas)",
+                o.dir.display()
+            ),
+            (townhall_search::SearchConfig::Meilisearch(_), _) => " (check search.meilisearch_url / MEILISEARCH_URL and the key)".to_owned(),
+            _ => String::new(),
+        };
+        anyhow::anyhow!("cannot open the search index: {e}{hint}")
+    })
 }
 
 impl App {
@@ -157,6 +176,8 @@ impl App {
         let plugins = PluginHost::new(store.clone(), Some(&config.server.data_dir), clock.clone(), config.plugins.clone())
             .await
             .context("cannot start the plugin host")?;
+        let search = open_search(&config).await?;
+        tracing::info!(engine = search.engine(), "search index open");
         let mut intake = Intake::new(store.clone(), clock.clone()).with_router(Arc::new(plugins.clone()));
         for c in &consumers {
             intake = intake.with_consumer(c.clone());
@@ -169,8 +190,32 @@ impl App {
         let worker = Arc::new(OutboxWorker::new(store.clone(), clock.clone(), intake.wake_handle(), WorkerConfig::default()));
         worker.register_prefix("plugin:", plugins.event_handler(intake.clone()));
         worker.register("notifications", Arc::new(Notifications::new(store.clone(), mailer)));
+        worker.register(townhall_search::OUTBOX_CONSUMER, Arc::new(search.indexer(store.clone())));
         workers.push(plugins.spawn_sync(shutdown_rx.clone()));
         workers.push(tokio::spawn(worker.clone().run(shutdown_rx.clone())));
+
+        // A new, damaged or interrupted index is rebuilt from the database;
+        // an embedded one re-reads what it may have missed at the last stop.
+        // The server answers meanwhile (search sees what is indexed so far).
+        {
+            let (store, search) = (store.clone(), search.clone());
+            let mut rx = shutdown_rx.clone();
+            workers.push(tokio::spawn(async move {
+                let progress = |done: u64, total: u64| {
+                    if done > 0 && (done % 10_000 == 0 || done == total) {
+                        tracing::info!(done, total, "rebuilding the search index");
+                    }
+                };
+                tokio::select! {
+                    r = townhall_search::catch_up(&store, &search, progress) => match r {
+                        Ok(s) if s.indexed > 0 => tracing::info!(indexed = s.indexed, seconds = s.elapsed.as_secs_f64(), "search index up to date"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "could not bring the search index up to date; run `townhall reindex`"),
+                    },
+                    _ = rx.changed() => {}
+                }
+            }));
+        }
 
         // Pick up policy changes made by other processes within a second.
         {
@@ -196,9 +241,12 @@ impl App {
             access: access.clone(),
             plugins: Some(plugins.clone()),
             oidc: oidc(&config, &store, &clock)?,
+            search: Some(search.clone()),
             metrics: townhall_api::ops::install_metrics(),
             config: ApiConfig {
                 cookie_secure: config.server.cookie_secure,
+                duplicate_radius_m: config.search.duplicate_radius_m,
+                duplicate_max_age_days: config.search.duplicate_max_age_days,
                 trust_proxy: config.server.trust_proxy,
                 build: BuildInfo {
                     version: env!("CARGO_PKG_VERSION"),
@@ -239,6 +287,7 @@ impl App {
             access,
             intake,
             plugins,
+            search,
             shutdown,
             server,
             workers,
@@ -255,6 +304,9 @@ impl App {
         };
         for w in self.workers {
             let _ = w.await;
+        }
+        if let Err(e) = self.search.shutdown().await {
+            tracing::warn!(error = %e, "could not close the search index cleanly");
         }
         self.store.close().await;
         tracing::info!("Townhall stopped");

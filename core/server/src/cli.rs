@@ -71,6 +71,13 @@ pub enum Command {
     /// within a second).
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Rebuild the search index from the database, with a progress bar.
+    /// The embedded index has one writer: stop the server first (with
+    /// Meilisearch, servers may keep running).
+    Reindex {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Print the effective configuration (secrets redacted) and exit.
     Config {
         #[command(flatten)]
@@ -170,6 +177,52 @@ pub enum ApiKeyCommand {
     },
 }
 
+/// A progress bar on standard error (a line per tenth when it is not a
+/// terminal, so logs stay readable).
+struct Progress {
+    tty: bool,
+    last_tenth: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last_tenth: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn show(&self, done: u64, total: u64) {
+        let total = total.max(done);
+        let frac = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            const WIDTH: usize = 40;
+            let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
+            let _ = write!(
+                err,
+                "\r[{}{}] {done}/{total} requests ({:.0}%)",
+                "#".repeat(filled),
+                " ".repeat(WIDTH - filled),
+                frac * 100.0
+            );
+            let _ = err.flush();
+        } else {
+            let tenth = (frac * 10.0) as u64;
+            if self.last_tenth.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                let _ = writeln!(err, "reindex: {done}/{total} requests ({:.0}%)", frac * 100.0);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
 fn overrides(db: &DbArgs, listen: Option<SocketAddr>) -> Overrides {
     Overrides {
         listen,
@@ -259,6 +312,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let user = access.add_user(&email, password, &grants).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let roles: Vec<String> = access.roles(user.id).await.map_err(|e| anyhow::anyhow!("{e}"))?.iter().map(ToString::to_string).collect();
             println!("user {} ({}) roles: {}", user.email, user.id, if roles.is_empty() { "none".into() } else { roles.join(", ") });
+            Ok(())
+        }
+        Command::Reindex { db } => {
+            let config = Config::load(file, &overrides(&db, None))?;
+            init_tracing(&config);
+            let store = app::open_store(&config).await?;
+            let search = app::open_search(&config).await?;
+            let bar = Progress::new();
+            let result = townhall_search::reindex(&store, &search, |done, total| bar.show(done, total)).await;
+            bar.finish();
+            let closed = search.shutdown().await;
+            let stats = result.map_err(|e| anyhow::anyhow!("the rebuild failed: {e}"))?;
+            closed.map_err(|e| anyhow::anyhow!("the index could not be closed: {e}"))?;
+            println!(
+                "reindexed {} request(s) in {:.1} s ({:.0}/s) into the {} index",
+                stats.indexed,
+                stats.elapsed.as_secs_f64(),
+                stats.per_second(),
+                search.engine()
+            );
             Ok(())
         }
         Command::ApiKey(cmd) => api_key(file, cmd).await,

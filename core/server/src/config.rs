@@ -46,6 +46,10 @@ impl SecretUrl {
         &self.0
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The URL with its password replaced by `***`.
     pub fn redacted(&self) -> String {
         let s = &self.0;
@@ -81,6 +85,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The plugin host: signatures, trusted keys, default limits.
     pub plugins: townhall_plugin_host::HostConfig,
+    pub search: SearchConfig,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             auth: AuthConfig::default(),
             plugins: townhall_plugin_host::HostConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -208,6 +214,38 @@ impl Default for MailConfig {
     }
 }
 
+/// Search: the embedded tantivy index (default) or a Meilisearch server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// A Meilisearch server (`http://host:7700`) shared by every replica.
+    /// Empty: the embedded index under `index_dir`. The `MEILISEARCH_URL`
+    /// environment variable also sets it.
+    pub meilisearch_url: SecretUrl,
+    /// Meilisearch API key (also `MEILISEARCH_KEY`).
+    pub meilisearch_key: Secret,
+    /// Where the embedded index lives (default
+    /// `<data_dir>/search/tantivy-v<schema version>`).
+    pub index_dir: Option<PathBuf>,
+    /// "Is it already reported?": how far away a likely duplicate may be,
+    /// in metres…
+    pub duplicate_radius_m: f64,
+    /// …and how old, in days.
+    pub duplicate_max_age_days: i32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            meilisearch_url: SecretUrl::default(),
+            meilisearch_key: Secret::default(),
+            index_dir: None,
+            duplicate_radius_m: 150.0,
+            duplicate_max_age_days: 30,
+        }
+    }
+}
+
 /// One OpenID Connect provider for staff sign-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +338,18 @@ impl Config {
         if let Some(url) = var("DATABASE_URL").filter(|u| !u.trim().is_empty()) {
             cfg.database.url = SecretUrl(url);
         }
+        if cfg.search.meilisearch_url.is_empty()
+            && let Some(url) = var("MEILISEARCH_URL").filter(|u| !u.trim().is_empty())
+        {
+            cfg.search.meilisearch_url = SecretUrl(url);
+        }
+        if cfg.search.meilisearch_key.is_empty()
+            && let Some(key) = var("MEILISEARCH_KEY")
+                .or_else(|| var("MEILISEARCH_API_KEY"))
+                .filter(|k| !k.trim().is_empty())
+        {
+            cfg.search.meilisearch_key = Secret(key);
+        }
         if let Some(l) = overrides.listen {
             cfg.server.listen = l;
         }
@@ -330,6 +380,19 @@ impl Config {
                 "jurisdiction.id `{id}` must be 1-40 characters of a-z, 0-9 and -"
             )));
         }
+        let meili = self.search.meilisearch_url.expose();
+        if !meili.is_empty() && !(meili.starts_with("http://") || meili.starts_with("https://")) {
+            return Err(ConfigError("search.meilisearch_url must start with http:// or https://".into()));
+        }
+        if !(self.search.duplicate_radius_m.is_finite()
+            && self.search.duplicate_radius_m > 0.0
+            && self.search.duplicate_radius_m <= 100_000.0)
+        {
+            return Err(ConfigError("search.duplicate_radius_m must be more than 0 and at most 100000".into()));
+        }
+        if !(1..=365).contains(&self.search.duplicate_max_age_days) {
+            return Err(ConfigError("search.duplicate_max_age_days must be between 1 and 365".into()));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections must be at least 1".into()));
         }
@@ -342,6 +405,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The search engine this configuration selects.
+    pub fn search_config(&self) -> townhall_search::SearchConfig {
+        let url = self.search.meilisearch_url.expose();
+        if url.is_empty() {
+            let mut opts = townhall_search::TantivyOptions::in_data_dir(&self.server.data_dir);
+            if let Some(dir) = &self.search.index_dir {
+                opts.dir = dir.clone();
+            }
+            townhall_search::SearchConfig::Embedded(opts)
+        } else {
+            let key = self.search.meilisearch_key.expose();
+            townhall_search::SearchConfig::meilisearch(url, (!key.is_empty()).then(|| key.to_owned()))
+        }
     }
 
     /// The store options this configuration selects.

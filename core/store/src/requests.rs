@@ -35,6 +35,9 @@ fn fnv64(s: &str) -> u64 {
 /// bound values per statement; a request row has 27).
 const MAX_GROUP: usize = 128;
 
+/// Every live store's group-commit queue.
+type Registry = Vec<(Weak<Inner>, Arc<Combiner>)>;
+
 /// A submission waiting for the writer.
 struct Pending {
     new: NewRequest,
@@ -122,40 +125,6 @@ async fn insert_events_and_outbox(
 }
 
 impl Store {
-    /// The next tracking-number counter for a jurisdiction and year.
-    async fn next_tracking_seq(&self, txn: &DatabaseTransaction, jurisdiction_id: &str, year: i32) -> Result<i64> {
-        match self.backend() {
-            Backend::Sqlite => {
-                // The single writer connection serializes this upsert.
-                let row = txn
-                    .query_one_raw(Statement::from_sql_and_values(
-                        DbBackend::Sqlite,
-                        "INSERT INTO tracking_counters (jurisdiction_id, year, last_seq) VALUES (?, ?, 1) \
-                         ON CONFLICT (jurisdiction_id, year) DO UPDATE SET last_seq = last_seq + 1 \
-                         RETURNING last_seq",
-                        [jurisdiction_id.into(), year.into()],
-                    ))
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("tracking counter upsert returned nothing".into()))?;
-                Ok(row.try_get::<i64>("", "last_seq")?)
-            }
-            Backend::Postgres => {
-                // A sequence never blocks concurrent submitters (a counter row
-                // would serialize them on its lock); gaps are acceptable.
-                // `submit` made sure the sequence exists before it began.
-                let name = sequence_name(jurisdiction_id, year);
-                let row = txn
-                    .query_one_raw(Statement::from_string(
-                        DbBackend::Postgres,
-                        format!("SELECT nextval('{name}') AS seq"),
-                    ))
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("nextval returned nothing".into()))?;
-                Ok(row.try_get::<i64>("", "seq")?)
-            }
-        }
-    }
-
     /// Creates the PostgreSQL tracking sequence for a jurisdiction and year
     /// if needed. Runs outside any transaction, on its own connection.
     async fn ensure_sequence(&self, jurisdiction_id: &str, year: i32) -> Result<()> {
@@ -202,14 +171,14 @@ impl Store {
 
     /// Commits a new request with its first history entry and outbox rows.
     ///
-    /// On SQLite, concurrent submissions are committed together (group
-    /// commit): every write goes through the one writer connection, so the
-    /// submitter that gets it takes every submission waiting at that moment
-    /// and commits them in one transaction, with multi-row inserts. A
-    /// submission waits for at most the transaction in progress plus its
-    /// own. If a batch fails, its submissions are committed one by one, so
-    /// each gets its own answer. On PostgreSQL each submission has its own
-    /// transaction on the pool (several run at once).
+    /// Concurrent submissions are committed together (group commit): the
+    /// submitter whose turn it is takes every submission waiting at that
+    /// moment (up to [`MAX_GROUP`]) and commits them in one transaction,
+    /// with one multi-row insert per table — on SQLite through the one
+    /// writer connection, on PostgreSQL with one commit (one WAL flush)
+    /// for the group. A submission waits for at most the transaction in
+    /// progress plus its own. If a group fails, its submissions are
+    /// committed one by one, so each gets its own answer.
     pub async fn submit(
         &self,
         new: NewRequest,
@@ -219,8 +188,6 @@ impl Store {
     ) -> Result<(RequestRecord, EventRecord)> {
         if self.backend() == Backend::Postgres {
             self.ensure_sequence(&new.jurisdiction_id, new.tracking_year).await?;
-            let mut out = self.submit_batch(vec![(new, created, outbox_rows)], now).await?;
-            return out.pop().ok_or_else(|| StoreError::Corrupt("submit lost its request".into()));
         }
         let combiner = self.combiner();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -258,7 +225,7 @@ impl Store {
 
     /// This store's group-commit queue.
     fn combiner(&self) -> Arc<Combiner> {
-        static ALL: OnceLock<StdMutex<Vec<(Weak<Inner>, Arc<Combiner>)>>> = OnceLock::new();
+        static ALL: OnceLock<StdMutex<Registry>> = OnceLock::new();
         let mut all = ALL
             .get_or_init(|| StdMutex::new(Vec::new()))
             .lock()
@@ -328,11 +295,23 @@ impl Store {
                 Ok((last - k + 1..=last).collect())
             }
             Backend::Postgres => {
-                let mut out = Vec::with_capacity(count);
-                for _ in 0..count {
-                    out.push(self.next_tracking_seq(txn, jurisdiction_id, year).await?);
+                // `submit` made sure the sequence exists before it began.
+                let name = sequence_name(jurisdiction_id, year);
+                let rows = txn
+                    .query_all_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        format!("SELECT nextval('{name}') AS seq FROM generate_series(1, $1::bigint) ORDER BY 1"),
+                        [k.into()],
+                    ))
+                    .await?;
+                let seqs = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64>("", "seq"))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                if seqs.len() != count {
+                    return Err(StoreError::Corrupt("nextval returned the wrong number of values".into()));
                 }
-                Ok(out)
+                Ok(seqs)
             }
         }
     }
@@ -489,7 +468,7 @@ impl Store {
         let mut sorted = ids.to_vec();
         sorted.sort();
         request::Entity::update_many()
-            .col_expr(request::Column::Version, Expr::col(request::Column::Version).into())
+            .col_expr(request::Column::Version, Expr::col(request::Column::Version))
             .filter(request::Column::JurisdictionId.eq(jurisdiction_id))
             .filter(request::Column::Id.is_in(sorted.clone()))
             .exec(&txn)

@@ -11,6 +11,7 @@ mod admin;
 mod mutation;
 mod plugins;
 mod query;
+mod search;
 mod types;
 
 use std::sync::Arc;
@@ -29,7 +30,13 @@ use crate::error::{ApiError, GqlResultExt};
 use crate::state::ApiState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::RequestQuery, account::AccountQuery, admin::AdminQuery, plugins::PluginQuery);
+pub struct Query(
+    query::RequestQuery,
+    search::SearchQueryRoot,
+    account::AccountQuery,
+    admin::AdminQuery,
+    plugins::PluginQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(

@@ -56,10 +56,15 @@ fn is_heif(b: &[u8]) -> bool {
     }
     let size = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
     let end = size.clamp(12, b.len());
-    let brands: Vec<&[u8]> = std::iter::once(&b[8..12]).chain(b[16.min(end)..end].chunks(4)).collect();
-    brands
-        .iter()
-        .any(|br| matches!(*br, b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"avif"))
+    let brands: Vec<&[u8]> = std::iter::once(&b[8..12])
+        .chain(b[16.min(end)..end].chunks(4))
+        .collect();
+    brands.iter().any(|br| {
+        matches!(
+            *br,
+            b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"avif"
+        )
+    })
 }
 
 fn bad(msg: &str) -> Open311Error {
@@ -110,10 +115,10 @@ fn strip_jpeg(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
             return Ok(out);
         }
         let keep = match marker {
-            0xE0 | 0xEE => true,           // JFIF, Adobe
-            0xE1..=0xED | 0xEF => false,   // EXIF, XMP, ICC, IPTC, MakerNotes…
-            0xFE => false,                 // comment
-            _ => true,                     // tables, frame headers
+            0xE0 | 0xEE => true,         // JFIF, Adobe
+            0xE1..=0xED | 0xEF => false, // EXIF, XMP, ICC, IPTC, MakerNotes…
+            0xFE => false,               // comment
+            _ => true,                   // tables, frame headers
         };
         if keep {
             out.extend_from_slice(segment);
@@ -123,8 +128,8 @@ fn strip_jpeg(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
 }
 
 const PNG_KEEP: &[&[u8; 4]] = &[
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"bKGD", b"pHYs", b"sBIT", b"acTL",
-    b"fcTL", b"fdAT",
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"bKGD", b"pHYs",
+    b"sBIT", b"acTL", b"fcTL", b"fdAT",
 ];
 
 fn strip_png(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
@@ -151,7 +156,9 @@ fn strip_png(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
             out.extend_from_slice(&b[i..end]);
         } else if kind[0].is_ascii_uppercase() {
             // An unknown critical chunk: the image may not show without it.
-            return Err(bad("the PNG has a critical chunk this server does not know"));
+            return Err(bad(
+                "the PNG has a critical chunk this server does not know",
+            ));
         }
         i = end;
         if &kind == b"IEND" {
@@ -181,7 +188,9 @@ mod tests {
         // DQT (kept)
         j.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x04, 0x00, 0x01]);
         // SOS + data + EOI
-        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x04, 0x01, 0x00, 0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9]);
+        j.extend_from_slice(&[
+            0xFF, 0xDA, 0x00, 0x04, 0x01, 0x00, 0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9,
+        ]);
         j
     }
 
@@ -190,17 +199,29 @@ mod tests {
         let c = clean(&jpeg_with_exif()).unwrap();
         assert_eq!(c.content_type, "image/jpeg");
         let s = String::from_utf8_lossy(&c.data);
-        assert!(!s.contains("GPS") && !s.contains("PhoneX") && !s.contains("hello"), "{s}");
+        assert!(
+            !s.contains("GPS") && !s.contains("PhoneX") && !s.contains("hello"),
+            "{s}"
+        );
         assert!(s.contains("JFIF"));
-        assert!(c.data.ends_with(&[0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9]));
+        assert!(
+            c.data
+                .ends_with(&[0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9])
+        );
         assert!(c.data.windows(2).any(|w| w == [0xFF, 0xDB]));
     }
 
     #[test]
     fn truncated_and_foreign_files_are_refused() {
         let j = jpeg_with_exif();
-        assert!(matches!(clean(&j[..20]), Err(Open311Error::PhotoInvalid(_))));
-        assert!(matches!(clean(b"GIF89a...."), Err(Open311Error::PhotoUnsupported)));
+        assert!(matches!(
+            clean(&j[..20]),
+            Err(Open311Error::PhotoInvalid(_))
+        ));
+        assert!(matches!(
+            clean(b"GIF89a...."),
+            Err(Open311Error::PhotoUnsupported)
+        ));
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
         assert!(matches!(clean(&heic), Err(Open311Error::PhotoHeic)));

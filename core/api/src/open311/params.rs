@@ -19,7 +19,11 @@ pub struct Params(pub Vec<(String, String)>);
 
 impl Params {
     pub fn parse(raw: &[u8]) -> Params {
-        Params(form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        Params(
+            form_urlencoded::parse(raw)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
 
     pub fn extend(&mut self, other: Params) {
@@ -57,7 +61,12 @@ impl Params {
                 v.parse::<f64>()
                     .ok()
                     .filter(|n| n.is_finite())
-                    .ok_or_else(|| Open311Error::InvalidParameter(name.to_owned(), format!("`{name}` must be a number")))
+                    .ok_or_else(|| {
+                        Open311Error::InvalidParameter(
+                            name.to_owned(),
+                            format!("`{name}` must be a number"),
+                        )
+                    })
             })
             .transpose()
     }
@@ -65,23 +74,29 @@ impl Params {
     pub fn u64(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, Open311Error> {
         self.get(name)
             .map(|v| {
-                v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-                    Open311Error::InvalidParameter(
-                        name.to_owned(),
-                        format!("`{name}` must be a whole number from {min} to {max}"),
-                    )
-                })
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| {
+                        Open311Error::InvalidParameter(
+                            name.to_owned(),
+                            format!("`{name}` must be a whole number from {min} to {max}"),
+                        )
+                    })
             })
             .transpose()
     }
 
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+        self.get(name)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
     }
 
     pub fn date(&self, name: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, Open311Error> {
         self.get(name)
-            .map(|v| parse_datetime(v, tz).ok_or_else(|| Open311Error::InvalidDate(name.to_owned())))
+            .map(|v| {
+                parse_datetime(v, tz).ok_or_else(|| Open311Error::InvalidDate(name.to_owned()))
+            })
             .transpose()
     }
 
@@ -89,7 +104,9 @@ impl Params {
     pub fn attributes(&self) -> BTreeMap<String, AttributeInput> {
         let mut out: BTreeMap<String, AttributeInput> = BTreeMap::new();
         for (k, v) in &self.0 {
-            let Some(rest) = k.strip_prefix("attribute[") else { continue };
+            let Some(rest) = k.strip_prefix("attribute[") else {
+                continue;
+            };
             let (code, many) = if let Some(c) = rest.strip_suffix("][]") {
                 (c, true)
             } else if let Some(c) = rest.strip_suffix(']') {
@@ -124,14 +141,26 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(t.with_timezone(&Utc));
         }
-        for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        for f in [
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%dT%H:%M%z",
+            "%Y-%m-%dT%H:%M:%S%z",
+        ] {
             if let Ok(t) = DateTime::parse_from_str(s, f) {
                 return Some(t.with_timezone(&Utc));
             }
         }
-        for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
+        for f in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+        ] {
             if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-                return tz.from_local_datetime(&t).earliest().map(|t| t.with_timezone(&Utc));
+                return tz
+                    .from_local_datetime(&t)
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc));
             }
         }
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -140,7 +169,13 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
             .and_then(|t| tz.from_local_datetime(&t).earliest())
             .map(|t| t.with_timezone(&Utc))
     };
-    try_one(s).or_else(|| if s.contains(' ') { try_one(&s.replace(' ', "+")) } else { None })
+    try_one(s).or_else(|| {
+        if s.contains(' ') {
+            try_one(&s.replace(' ', "+"))
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -173,7 +208,10 @@ mod tests {
         assert_eq!(parse_datetime("2026-05-01T14:30:00", tz), Some(want));
         // `+` decoded as a space by form decoding.
         assert_eq!(parse_datetime("2026-05-01T21:30:00 02:00", tz), Some(want));
-        assert_eq!(parse_datetime("2026-05-01", tz), "2026-05-01T05:00:00Z".parse().ok());
+        assert_eq!(
+            parse_datetime("2026-05-01", tz),
+            "2026-05-01T05:00:00Z".parse().ok()
+        );
         assert_eq!(parse_datetime("yesterday", tz), None);
     }
 }

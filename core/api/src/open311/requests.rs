@@ -20,8 +20,8 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use townhall_access::{Action, actor};
-use townhall_domain::intake::{Channel, IntakeInput, Reporter};
 use townhall_domain::ids::RequestRef;
+use townhall_domain::intake::{Channel, IntakeInput, Reporter};
 use townhall_domain::service::ServiceDefinition;
 use townhall_domain::sla::SlaUnit;
 use townhall_domain::{EventKind, Status};
@@ -38,6 +38,8 @@ use crate::error::{ApiError, Open311Error};
 pub const MAX_FORM_BYTES: usize = 1024 * 1024;
 /// The largest photo.
 pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
+/// The largest multipart body (a photo and the form).
+pub const MAX_MULTIPART_BYTES: usize = 16 * 1024 * 1024;
 /// At most this many ids in one `service_request_id` list.
 const MAX_IDS: usize = 1000;
 /// The default and largest page (the specification's "first 1000").
@@ -66,19 +68,22 @@ pub(crate) async fn read_body(query: Option<String>, req: Request) -> Result<Inc
     let mut photo = None;
     if ct.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(&ct).map_err(|_| Open311Error::MalformedMultipart)?;
-        let limits = multer::SizeLimit::new()
-            .whole_stream((MAX_PHOTO_BYTES + MAX_FORM_BYTES) as u64)
-            .per_field(MAX_PHOTO_BYTES as u64);
+        // Read it all (bounded) before parsing, so an oversize photo is
+        // answered with its own code rather than a reset connection.
+        let body = axum::body::to_bytes(req.into_body(), MAX_MULTIPART_BYTES)
+            .await
+            .map_err(|_| Open311Error::BodyTooLarge(MAX_MULTIPART_BYTES))?;
+        let limits = multer::SizeLimit::new().per_field(MAX_PHOTO_BYTES as u64);
+        let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
         let mut mp = multer::Multipart::with_constraints(
-            req.into_body().into_data_stream(),
+            stream,
             boundary,
             multer::Constraints::new().size_limit(limits),
         );
         let size_error = |e: multer::Error| -> ApiError {
             match e {
-                multer::Error::FieldSizeExceeded { .. } => Open311Error::PhotoTooLarge(MAX_PHOTO_BYTES).into(),
-                multer::Error::StreamSizeExceeded { .. } => {
-                    Open311Error::BodyTooLarge(MAX_PHOTO_BYTES + MAX_FORM_BYTES).into()
+                multer::Error::FieldSizeExceeded { .. } => {
+                    Open311Error::PhotoTooLarge(MAX_PHOTO_BYTES).into()
                 }
                 _ => Open311Error::MalformedMultipart.into(),
             }
@@ -142,7 +147,10 @@ pub(crate) struct PreparedPhoto {
 pub(crate) fn prepare_photo(bytes: &[u8], base: &str) -> Result<PreparedPhoto, ApiError> {
     let clean = media::clean(bytes)?;
     let id = Uuid::now_v7();
-    let sha256 = Sha256::digest(&clean.data).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = Sha256::digest(&clean.data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok(PreparedPhoto {
         id,
         url: format!("{base}/open311/v2/media/{id}"),
@@ -153,8 +161,14 @@ pub(crate) fn prepare_photo(bytes: &[u8], base: &str) -> Result<PreparedPhoto, A
 
 pub(crate) fn sla_notice(s: &ServiceDefinition) -> String {
     match s.sla.unit {
-        SlaUnit::Hours => format!("{}: the city aims to respond within {} hours.", s.name, s.sla.amount),
-        SlaUnit::BusinessDays => format!("{}: the city aims to resolve this within {} business days.", s.name, s.sla.amount),
+        SlaUnit::Hours => format!(
+            "{}: the city aims to respond within {} hours.",
+            s.name, s.sla.amount
+        ),
+        SlaUnit::BusinessDays => format!(
+            "{}: the city aims to resolve this within {} business days.",
+            s.name, s.sla.amount
+        ),
     }
 }
 
@@ -200,7 +214,11 @@ async fn submit_inner(
         }
     };
     let code = input.service_code.trim().to_owned();
-    let service = if code.is_empty() { None } else { Some(o.api.intake.catalog().service(&j.id, &code).await?) };
+    let service = if code.is_empty() {
+        None
+    } else {
+        Some(o.api.intake.catalog().service(&j.id, &code).await?)
+    };
     if let Some(s) = service.as_ref().filter(|s| s.answers_with_token) {
         let token = tokens::accept(o, &j, s, input, actor(&who), photo).await?;
         return Ok(V::List(
@@ -212,7 +230,11 @@ async fn submit_inner(
             ])],
         ));
     }
-    let submitted = o.api.intake.submit(Some(&j.id), input, Channel::Open311, actor(&who)).await?;
+    let submitted = o
+        .api
+        .intake
+        .submit(Some(&j.id), input, Channel::Open311, actor(&who))
+        .await?;
     let mut notice = sla_notice(&submitted.service);
     if let Some(ph) = photo
         && let Err(e) = store_photo(o, &j.id, submitted.request.id, ph).await
@@ -223,14 +245,22 @@ async fn submit_inner(
     Ok(V::List(
         "request",
         vec![V::Obj(vec![
-            ("service_request_id", V::Str(submitted.request.tracking_number)),
+            (
+                "service_request_id",
+                V::Str(submitted.request.tracking_number),
+            ),
             ("service_notice", V::Str(notice)),
             ("account_id", V::Null),
         ])],
     ))
 }
 
-pub(crate) async fn store_photo(o: &Open311, jurisdiction_id: &str, request_id: Uuid, ph: PreparedPhoto) -> Result<(), StoreError> {
+pub(crate) async fn store_photo(
+    o: &Open311,
+    jurisdiction_id: &str,
+    request_id: Uuid,
+    ph: PreparedPhoto,
+) -> Result<(), StoreError> {
     o.api
         .store()
         .open311_add_photo(
@@ -261,16 +291,33 @@ async fn page_for(
     o: &Open311,
     j: &townhall_store::Jurisdiction,
     rows: &[RequestRecord],
+    notes: Option<HashMap<Uuid, String>>,
     extensions: bool,
     base: String,
 ) -> Result<Page, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let services = o.services(&j.id).await?.iter().map(|s| (s.code.clone(), s.clone())).collect();
-    let departments = o.departments(&j.id).await?.iter().map(|d| (d.code.clone(), d.name.clone())).collect();
+    let services = o
+        .services(&j.id)
+        .await?
+        .iter()
+        .map(|s| (s.code.clone(), s.clone()))
+        .collect();
+    let departments = o
+        .departments(&j.id)
+        .await?
+        .iter()
+        .map(|d| (d.code.clone(), d.name.clone()))
+        .collect();
     let store = o.api.store();
-    let notes = store.open311_latest_public_notes(&ids).await?;
+    let notes = match notes {
+        Some(n) => n,
+        None => store.open311_latest_public_notes(&ids).await?,
+    };
     let (history, photos) = if extensions {
-        (Some(store.open311_public_history(&ids).await?), Some(store.open311_photos(&ids).await?))
+        (
+            Some(store.open311_public_history(&ids).await?),
+            Some(store.open311_photos(&ids).await?),
+        )
     } else {
         (None, None)
     };
@@ -314,12 +361,19 @@ fn request_v(r: &RequestRecord, page: &Page) -> V {
         ("description", V::opt_str(r.description.clone())),
         (
             "agency_responsible",
-            V::opt_str(r.department_code.as_ref().and_then(|d| page.departments.get(d).cloned())),
+            V::opt_str(
+                r.department_code
+                    .as_ref()
+                    .and_then(|d| page.departments.get(d).cloned()),
+            ),
         ),
         ("service_notice", V::opt_str(service.map(|s| sla_notice(s)))),
         ("requested_datetime", datetime(r.requested_at, page.tz)),
         ("updated_datetime", datetime(r.updated_at, page.tz)),
-        ("expected_datetime", r.expected_at.map_or(V::Null, |t| datetime(t, page.tz))),
+        (
+            "expected_datetime",
+            r.expected_at.map_or(V::Null, |t| datetime(t, page.tz)),
+        ),
         ("address", place(V::opt_str(r.address.clone()))),
         ("address_id", place(V::opt_str(r.address_id.clone()))),
         ("zipcode", V::opt_str(r.zipcode.clone())),
@@ -338,7 +392,10 @@ fn request_v(r: &RequestRecord, page: &Page) -> V {
                 ps.iter()
                     .map(|(id, ct)| {
                         V::Obj(vec![
-                            ("media_url", V::Str(format!("{}/open311/v2/media/{id}", page.base))),
+                            (
+                                "media_url",
+                                V::Str(format!("{}/open311/v2/media/{id}", page.base)),
+                            ),
                             ("content_type", V::str(ct)),
                         ])
                     })
@@ -349,7 +406,10 @@ fn request_v(r: &RequestRecord, page: &Page) -> V {
             ("detailed_status", V::str(r.status.update_feed_name())),
             ("channel", V::str(r.channel.as_str())),
             ("priority", V::str(r.priority.as_str())),
-            ("closed_datetime", r.closed_at.map_or(V::Null, |t| datetime(t, page.tz))),
+            (
+                "closed_datetime",
+                r.closed_at.map_or(V::Null, |t| datetime(t, page.tz)),
+            ),
             ("photos", V::List("photo", photos)),
             ("notes", V::List("note", notes)),
         ]);
@@ -381,7 +441,11 @@ fn statuses(p: &Params) -> Result<Vec<Status>, ApiError> {
 }
 
 /// `GET requests.fmt`.
-pub async fn search(State(o): State<Arc<Open311>>, RawQuery(q): RawQuery, req: Request) -> Response {
+pub async fn search(
+    State(o): State<Arc<Open311>>,
+    RawQuery(q): RawQuery,
+    req: Request,
+) -> Response {
     let fmt = fmt_of(req.uri().path());
     match search_inner(&o, params(q), req.headers()).await {
         Ok(v) => ok(fmt, StatusCode::OK, "service_requests", &v),
@@ -428,9 +492,9 @@ async fn search_inner(o: &Open311, p: Params, headers: &HeaderMap) -> Result<V, 
         let by_update = q.updated_from.is_some() || q.updated_to.is_some();
         (q.requested_from, q.requested_to) = match (start, end) {
             (None, None) if by_update => (None, None),
-            (None, None) => (Some(o.api.intake.clock().now() - window), None),
-            (Some(s), None) => (Some(s), Some(s + window)),
-            (None, Some(e)) => (Some(e - window), Some(e)),
+            (None, None) => (o.api.intake.clock().now().checked_sub_signed(window), None),
+            (Some(s), None) => (Some(s), s.checked_add_signed(window)),
+            (None, Some(e)) => (e.checked_sub_signed(window), Some(e)),
             (Some(s), Some(e)) => {
                 if s > e {
                     return Err(Open311Error::InvalidParameter(
@@ -452,9 +516,28 @@ async fn search_inner(o: &Open311, p: Params, headers: &HeaderMap) -> Result<V, 
             .into());
         }
     }
-    let rows = o.api.store().open311_requests(&q).await?;
-    let page = page_for(o, &j, &rows, p.flag("extensions"), base_url(&o.api, headers)).await?;
-    Ok(V::List("request", rows.iter().map(|r| request_v(r, &page)).collect()))
+    let found = o.api.store().open311_requests(&q).await?;
+    let mut notes = HashMap::new();
+    let mut rows = Vec::with_capacity(found.len());
+    for (r, note) in found {
+        if let Some(n) = note {
+            notes.insert(r.id, n);
+        }
+        rows.push(r);
+    }
+    let page = page_for(
+        o,
+        &j,
+        &rows,
+        Some(notes),
+        p.flag("extensions"),
+        base_url(&o.api, headers),
+    )
+    .await?;
+    Ok(V::List(
+        "request",
+        rows.iter().map(|r| request_v(r, &page)).collect(),
+    ))
 }
 
 /// `GET requests/{id}.fmt`: an array of one.
@@ -480,8 +563,22 @@ pub async fn one(
             Err(e) => return Err(e.into()),
         };
         let rows = [record];
-        let page = page_for(&o, &j, &rows, p.flag("extensions"), base_url(&o.api, &headers)).await?;
-        Ok::<_, ApiError>((fmt, V::List("request", rows.iter().map(|r| request_v(r, &page)).collect())))
+        let page = page_for(
+            &o,
+            &j,
+            &rows,
+            None,
+            p.flag("extensions"),
+            base_url(&o.api, &headers),
+        )
+        .await?;
+        Ok::<_, ApiError>((
+            fmt,
+            V::List(
+                "request",
+                rows.iter().map(|r| request_v(r, &page)).collect(),
+            ),
+        ))
     };
     match run.await {
         Ok((fmt, v)) => ok(fmt, StatusCode::OK, "service_requests", &v),
@@ -502,8 +599,14 @@ pub async fn photo(State(o): State<Arc<Open311>>, Path(id): Path<String>) -> Res
             if let Ok(ct) = HeaderValue::from_str(&p.content_type) {
                 h.insert(header::CONTENT_TYPE, ct);
             }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400, immutable"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400, immutable"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", p.sha256)) {
                 h.insert(header::ETAG, etag);
             }

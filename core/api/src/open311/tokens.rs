@@ -43,6 +43,9 @@ const POLL: StdDuration = StdDuration::from_millis(500);
 /// refused; database trouble much longer.
 const MAX_PLUGIN_ATTEMPTS: i32 = 5;
 const MAX_ATTEMPTS: i32 = 30;
+/// How long a claim lasts: a worker that dies leaves its claims to others
+/// (or to itself after a restart) when it runs out.
+const LEASE: Duration = Duration::seconds(30);
 
 /// What is stored with an accepted submission.
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,7 +69,12 @@ pub(crate) async fn accept(
     townhall_domain::intake::validate(&input, service, j.bounds.as_ref())?;
     let token = Uuid::new_v4().simple().to_string();
     let (photo_id, photo_sha256, data, content_type) = match photo {
-        Some(p) => (Some(p.id), Some(p.sha256), Some(p.clean.data), Some(p.clean.content_type.to_owned())),
+        Some(p) => (
+            Some(p.id),
+            Some(p.sha256),
+            Some(p.clean.data),
+            Some(p.clean.content_type.to_owned()),
+        ),
         None => (None, None, None, None),
     };
     let payload = serde_json::to_value(Payload {
@@ -114,7 +122,7 @@ pub(crate) fn spawn_worker(o: &Arc<Open311>) {
 
 async fn process_batch(o: &Open311) -> usize {
     let now = o.api.intake.clock().now();
-    let items = match o.api.store().open311_claim(BATCH, Duration::minutes(5), now).await {
+    let items = match o.api.store().open311_claim(BATCH, LEASE, now).await {
         Ok(items) => items,
         Err(e) => {
             tracing::warn!(error = %e, "could not claim open311 submissions");
@@ -139,7 +147,10 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
         Err(e) => {
             tracing::error!(token = %item.token, error = %e, "unreadable open311 submission");
             let errors = serde_json::json!([{ "code": "INTERNAL", "description": "the stored submission could not be read" }]);
-            if let Err(e) = store.open311_reject(&item.token, errors, o.api.intake.clock().now()).await {
+            if let Err(e) = store
+                .open311_reject(&item.token, errors, o.api.intake.clock().now())
+                .await
+            {
                 tracing::warn!(token = %item.token, error = %e, "could not record an open311 rejection");
             }
             return;
@@ -148,17 +159,30 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
     let result = o
         .api
         .intake
-        .submit(Some(&item.jurisdiction_id), payload.input, Channel::Open311, payload.actor)
+        .submit(
+            Some(&item.jurisdiction_id),
+            payload.input,
+            Channel::Open311,
+            payload.actor,
+        )
         .await;
     let now = o.api.intake.clock().now();
     let outcome = match result {
         Ok(sub) => {
-            if let (Some(id), Some(data), Some(ct)) = (payload.photo_id, item.photo.clone(), item.photo_type.as_deref()) {
+            if let (Some(id), Some(data), Some(ct)) = (
+                payload.photo_id,
+                item.photo.clone(),
+                item.photo_type.as_deref(),
+            ) {
                 let ph = PreparedPhoto {
                     id,
                     url: String::new(),
                     clean: super::media::CleanPhoto {
-                        content_type: if ct == "image/png" { "image/png" } else { "image/jpeg" },
+                        content_type: if ct == "image/png" {
+                            "image/png"
+                        } else {
+                            "image/jpeg"
+                        },
                         data,
                     },
                     sha256: payload.photo_sha256.unwrap_or_default(),
@@ -169,7 +193,12 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
             }
             tracing::info!(token = %item.token, request_id = %sub.request.id, "open311 token resolved");
             store
-                .open311_finish(&item.token, sub.request.id, &sub.request.tracking_number, now)
+                .open311_finish(
+                    &item.token,
+                    sub.request.id,
+                    &sub.request.tracking_number,
+                    now,
+                )
                 .await
         }
         Err(e) => {
@@ -190,10 +219,14 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
                     .map(|(code, description)| serde_json::json!({ "code": code, "description": description }))
                     .collect();
                 tracing::info!(token = %item.token, code = api.code, "open311 submission refused");
-                store.open311_reject(&item.token, serde_json::Value::Array(errors), now).await
+                store
+                    .open311_reject(&item.token, serde_json::Value::Array(errors), now)
+                    .await
             } else {
                 tracing::warn!(token = %item.token, attempts = item.attempts, error = %e, "open311 submission will be retried");
-                store.open311_retry(&item.token, now + backoff(item.attempts), now).await
+                store
+                    .open311_retry(&item.token, now + backoff(item.attempts), now)
+                    .await
             }
         }
     };
@@ -204,7 +237,11 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
 
 /// `GET tokens/{token}.fmt`: `[{service_request_id, token}]`, the id still
 /// null while the submission waits to be processed.
-pub async fn token(State(o): State<Arc<Open311>>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+pub async fn token(
+    State(o): State<Arc<Open311>>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let fmt = fmt_of(&file);
     let run = async {
         let (token, fmt) = name_and_fmt(&file)?;
@@ -221,12 +258,21 @@ pub async fn token(State(o): State<Arc<Open311>>, Path(file): Path<String>, RawQ
     };
     match run.await {
         Ok((fmt, token, SubmissionState::Pending)) => resolved(fmt, V::Null, token),
-        Ok((fmt, token, SubmissionState::Done { tracking_number, .. })) => resolved(fmt, V::Str(tracking_number), token),
+        Ok((
+            fmt,
+            token,
+            SubmissionState::Done {
+                tracking_number, ..
+            },
+        )) => resolved(fmt, V::Str(tracking_number), token),
         Ok((fmt, _, SubmissionState::Rejected { errors })) => {
             let first = ApiError::from(Open311Error::SubmissionRejected);
             let mut items = vec![(first.code.to_owned(), first.message)];
             for e in errors.as_array().into_iter().flatten() {
-                let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("INVALID_INPUT");
+                let code = e
+                    .get("code")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("INVALID_INPUT");
                 let description = e.get("description").and_then(|c| c.as_str()).unwrap_or("");
                 items.push((code.to_owned(), description.to_owned()));
             }
@@ -237,6 +283,12 @@ pub async fn token(State(o): State<Arc<Open311>>, Path(file): Path<String>, RawQ
 }
 
 fn resolved(fmt: Fmt, id: V, token: String) -> Response {
-    let v = V::List("request", vec![V::Obj(vec![("service_request_id", id), ("token", V::Str(token))])]);
+    let v = V::List(
+        "request",
+        vec![V::Obj(vec![
+            ("service_request_id", id),
+            ("token", V::Str(token)),
+        ])],
+    );
     ok(fmt, StatusCode::OK, "service_requests", &v)
 }

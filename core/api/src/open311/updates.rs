@@ -51,18 +51,28 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
     let tz = j.timezone;
     let now = o.api.intake.clock().now();
     let end = p.date("end_date", tz)?;
-    let start = p.date("start_date", tz)?.or_else(|| Some(end.unwrap_or(now) - Duration::days(90)));
+    let start = p
+        .date("start_date", tz)?
+        .or_else(|| end.unwrap_or(now).checked_sub_signed(Duration::days(90)));
     if let (Some(s), Some(e)) = (start, end)
         && s > e
     {
-        return Err(Open311Error::InvalidParameter("start_date".into(), "`start_date` is after `end_date`".into()).into());
+        return Err(Open311Error::InvalidParameter(
+            "start_date".into(),
+            "`start_date` is after `end_date`".into(),
+        )
+        .into());
     }
     let limit = p.u64("page_size", 1, MAX_UPDATES)?.unwrap_or(MAX_UPDATES);
     let store = o.api.store();
     let events = store
         .events_between(
             &j.id,
-            &[EventKind::StatusChanged, EventKind::PublicNote, EventKind::Merged],
+            &[
+                EventKind::StatusChanged,
+                EventKind::PublicNote,
+                EventKind::Merged,
+            ],
             start,
             end,
             true,
@@ -85,7 +95,7 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
             })
             .await?
             .into_iter()
-            .map(|r| (r.id, r))
+            .map(|(r, _)| (r.id, r))
             .collect()
     };
     // A status change and the note written with it (same request, same
@@ -96,17 +106,27 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
             continue;
         }
         match groups.last_mut() {
-            Some(g) if g.first().is_some_and(|f| f.request_id == e.request_id && f.created_at == e.created_at) => g.push(e),
+            Some(g)
+                if g.first().is_some_and(|f| {
+                    f.request_id == e.request_id && f.created_at == e.created_at
+                }) =>
+            {
+                g.push(e)
+            }
             _ => groups.push(vec![e]),
         }
     }
     let mut items = Vec::with_capacity(groups.len());
     for g in groups {
         let Some(first) = g.first() else { continue };
-        let Some(r) = requests.get(&first.request_id) else { continue };
+        let Some(r) = requests.get(&first.request_id) else {
+            continue;
+        };
         let status = g.iter().find_map(|e| e.to_status).unwrap_or(r.status);
         let description = g.iter().find_map(|e| e.body.clone());
-        if g.iter().all(|e| e.kind == EventKind::Merged && e.to_status.is_none()) {
+        if g.iter()
+            .all(|e| e.kind == EventKind::Merged && e.to_status.is_none())
+        {
             // The surviving side of a merge changes nothing the public sees.
             continue;
         }
@@ -136,18 +156,30 @@ pub async fn push(
     }
 }
 
-async fn push_inner(o: &Open311, auth: &AuthContext, q: Option<String>, req: Request) -> Result<V, ApiError> {
+async fn push_inner(
+    o: &Open311,
+    auth: &AuthContext,
+    q: Option<String>,
+    req: Request,
+) -> Result<V, ApiError> {
     let incoming = read_body(q, req).await?;
     let p = &incoming.params;
     let who = o.key_holder(p.get("api_key"), auth).await?;
     let j = o.jurisdiction(p.get("jurisdiction_id")).await?;
     let reference = p.get("service_request_id").ok_or_else(|| {
-        Open311Error::InvalidParameter("service_request_id".into(), "`service_request_id` is required".into())
+        Open311Error::InvalidParameter(
+            "service_request_id".into(),
+            "`service_request_id` is required".into(),
+        )
     })?;
     let status = p.get("status").map(str::parse::<Status>).transpose()?;
     let description = p.owned("description");
     if status.is_none() && description.is_none() {
-        return Err(Open311Error::InvalidParameter("status".into(), "give a `status`, a `description`, or both".into()).into());
+        return Err(Open311Error::InvalidParameter(
+            "status".into(),
+            "give a `status`, a `description`, or both".into(),
+        )
+        .into());
     }
     let record = o.api.intake.resolve(&j.id, reference).await?;
     let dept = record.department_code.as_deref();
@@ -182,15 +214,28 @@ async fn push_inner(o: &Open311, auth: &AuthContext, q: Option<String>, req: Req
                 .await?;
             events.first().map(|e| e.id)
         }
-        (None, Some(note)) => Some(intake.add_note(&j.id, record.id, &note, true, actor(&who)).await?.1.id),
+        (None, Some(note)) => Some(
+            intake
+                .add_note(&j.id, record.id, &note, true, actor(&who))
+                .await?
+                .1
+                .id,
+        ),
         (None, None) => {
             return Err(Open311Error::InvalidParameter(
                 "status".into(),
-                format!("the request is already `{}`; there is nothing to update", record.status.update_feed_name()),
+                format!(
+                    "the request is already `{}`; there is nothing to update",
+                    record.status.update_feed_name()
+                ),
             )
             .into());
         }
     };
-    let update_id = update_id.ok_or_else(|| ApiError::internal("a status change recorded no event"))?;
-    Ok(V::List("request_update", vec![V::Obj(vec![("update_id", V::Str(update_id.to_string()))])]))
+    let update_id =
+        update_id.ok_or_else(|| ApiError::internal("a status change recorded no event"))?;
+    Ok(V::List(
+        "request_update",
+        vec![V::Obj(vec![("update_id", V::Str(update_id.to_string()))])],
+    ))
 }

@@ -1,0 +1,104 @@
+//! Keeping the index current from the outbox.
+//!
+//! Every change to a request enqueues an outbox row for [`OUTBOX_CONSUMER`]
+//! naming the request (`aggregate_id`). The handler ignores the payload's
+//! details and re-reads the request, its history, its service and its
+//! reporter from the store, so the index always converges on the current
+//! state whatever order rows arrive in.
+//!
+//! **Must never:** block or fail the change that enqueued the row (it
+//! runs after commit), or index anything but what the store says now.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use townhall_intake::outbox::{HandlerError, OutboxHandler};
+use townhall_store::{OutboxItem, Store, StoreError};
+
+use crate::SearchIndex;
+use crate::document::SearchDocument;
+use crate::error::SearchError;
+
+/// The outbox consumer name search registers under.
+pub const OUTBOX_CONSUMER: &str = "search";
+
+/// Reads what the index needs about one request; `None` if it no longer
+/// exists.
+pub async fn load_document(
+    store: &Store,
+    jurisdiction_id: &str,
+    id: Uuid,
+) -> Result<Option<SearchDocument>, SearchError> {
+    let request = match store.request(jurisdiction_id, id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let service = match store.service(jurisdiction_id, &request.service_code).await {
+        Ok(s) => Some(s),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let history = store.history(id, true).await?;
+    let contact = match request.reporter_id {
+        Some(cid) => match store.contact(cid).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    Ok(Some(SearchDocument::build(
+        &request,
+        service.as_ref(),
+        &history,
+        contact.as_ref(),
+    )))
+}
+
+/// The outbox handler for [`OUTBOX_CONSUMER`].
+#[derive(Clone)]
+pub struct SearchIndexer {
+    store: Store,
+    index: SearchIndex,
+}
+
+impl SearchIndexer {
+    pub fn new(store: Store, index: SearchIndex) -> Self {
+        Self { store, index }
+    }
+
+    /// Re-indexes one request from the store (or removes it).
+    pub async fn refresh(&self, jurisdiction_id: &str, id: Uuid) -> Result<(), SearchError> {
+        match load_document(&self.store, jurisdiction_id, id).await? {
+            Some(doc) => self.index.index_documents(vec![doc]).await,
+            None => self.index.remove(&[id]).await,
+        }
+    }
+}
+
+fn request_id(item: &OutboxItem) -> Option<Uuid> {
+    item.aggregate_id.or_else(|| {
+        item.payload
+            .get("request_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| Uuid::parse_str(s).ok())
+    })
+}
+
+#[async_trait]
+impl OutboxHandler for SearchIndexer {
+    async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError> {
+        let Some(id) = request_id(item) else {
+            return Err(HandlerError::permanent("the outbox row names no request"));
+        };
+        self.refresh(&item.jurisdiction_id, id).await.map_err(|e| {
+            tracing::warn!(request_id = %id, code = e.code(), error = %e, "could not index request");
+            if e.is_transient() {
+                HandlerError::retry(e.to_string())
+            } else {
+                HandlerError::permanent(e.to_string())
+            }
+        })
+    }
+}
