@@ -25,8 +25,11 @@ forbid townhall-domain axum async-graphql sea-orm sqlx wasmtime tantivy tokio hy
 forbid townhall-store axum async-graphql wasmtime tantivy
 # The intake pipeline knows no HTTP/GraphQL and no plugin or search engine.
 forbid townhall-intake axum async-graphql wasmtime tantivy meilisearch-sdk
-# Access control knows no HTTP or GraphQL.
-forbid townhall-access axum async-graphql hyper
+# Search knows no HTTP, GraphQL or plugins.
+forbid townhall-search axum async-graphql wasmtime
+# Access control knows no HTTP server or GraphQL (its one HTTP client is the
+# OpenID Connect discovery and token exchange, through reqwest).
+forbid townhall-access axum async-graphql async-graphql-axum
 # Plugins and the SDK see only the SDK.
 forbid townhall-sdk sea-orm axum tokio wasmtime
 

@@ -19,10 +19,16 @@ for p in plugins/*/; do
   (cd "$p" && cargo build --release --target wasm32-wasip2)
 done
 
+target_dir="${CARGO_TARGET_DIR:-target}"
 townhall=./target/release/townhall
+# The binary is always at ./target/release/townhall, wherever cargo builds.
+if [ "$(realpath -m "$target_dir")" != "$(realpath -m target)" ]; then
+  mkdir -p target/release
+  cp -f "$target_dir/release/townhall" "$townhall"
+fi
 cfg=()
 if [ -n "${TOWNHALL_CONFIG:-}" ]; then cfg=(--config "$TOWNHALL_CONFIG"); fi
-wasm_dir="${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release"
+wasm_dir="$target_dir/wasm32-wasip2/release"
 
 # The demo city first (idempotent), then the first-party plugins (upgraded
 # in place when rebuilt), then the server.

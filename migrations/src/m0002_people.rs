@@ -67,8 +67,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("contacts", "ix_contacts_user", &["user_id"])).await?;
-        manager.create_index(index("contacts", "ix_contacts_email", &["email"])).await?;
+        manager
+            .create_index(index("contacts", "ix_contacts_user", &["user_id"]))
+            .await?;
+        manager
+            .create_index(index("contacts", "ix_contacts_email", &["email"]))
+            .await?;
         Ok(())
     }
 

@@ -77,14 +77,24 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let mut uniq = index("service_requests", "ux_requests_tracking", &["jurisdiction_id", "tracking_number"]);
+        let mut uniq = index(
+            "service_requests",
+            "ux_requests_tracking",
+            &["jurisdiction_id", "tracking_number"],
+        );
         uniq.unique();
         manager.create_index(uniq).await?;
         for (name, cols) in [
             ("ix_requests_jur_id", &["jurisdiction_id", "id"][..]),
             ("ix_requests_jur_status", &["jurisdiction_id", "status", "id"][..]),
-            ("ix_requests_jur_service", &["jurisdiction_id", "service_code", "id"][..]),
-            ("ix_requests_jur_department", &["jurisdiction_id", "department_code", "id"][..]),
+            (
+                "ix_requests_jur_service",
+                &["jurisdiction_id", "service_code", "id"][..],
+            ),
+            (
+                "ix_requests_jur_department",
+                &["jurisdiction_id", "department_code", "id"][..],
+            ),
             ("ix_requests_jur_requested", &["jurisdiction_id", "requested_at"][..]),
             ("ix_requests_jur_updated", &["jurisdiction_id", "updated_at"][..]),
             ("ix_requests_lat_long", &["lat", "long"][..]),
@@ -125,7 +135,11 @@ impl MigrationTrait for Migration {
             .create_index(index("request_events", "ix_events_request", &["request_id", "id"]))
             .await?;
         manager
-            .create_index(index("request_events", "ix_events_jur_created", &["jurisdiction_id", "created_at"]))
+            .create_index(index(
+                "request_events",
+                "ix_events_jur_created",
+                &["jurisdiction_id", "created_at"],
+            ))
             .await?;
         // The history is the audit trail: rows are added, never changed.
         raw(

@@ -43,7 +43,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("outbox", "ix_outbox_pending", &["done_at", "dead_at", "available_at"]))
+            .create_index(index(
+                "outbox",
+                "ix_outbox_pending",
+                &["done_at", "dead_at", "available_at"],
+            ))
             .await?;
         manager
             .create_index(index("outbox", "ix_outbox_consumer", &["consumer", "done_at"]))

@@ -91,12 +91,7 @@ impl MigrationTrait for Migration {
                     .col(string_len("key", 256))
                     .col(blob("value"))
                     .col(timestamp_with_time_zone("updated_at"))
-                    .primary_key(
-                        Index::create()
-                            .col("jurisdiction_id")
-                            .col("plugin_id")
-                            .col("key"),
-                    )
+                    .primary_key(Index::create().col("jurisdiction_id").col("plugin_id").col("key"))
                     .to_owned(),
             )
             .await?;

@@ -32,7 +32,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let mut uniq = index("access_policies", "ux_access_policies_line", &["ptype", "v0", "v1", "v2", "v3"]);
+        let mut uniq = index(
+            "access_policies",
+            "ux_access_policies_line",
+            &["ptype", "v0", "v1", "v2", "v3"],
+        );
         uniq.unique();
         manager.create_index(uniq).await?;
 
@@ -74,7 +78,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("sessions", "ix_sessions_user", &["user_id"])).await?;
+        manager
+            .create_index(index("sessions", "ix_sessions_user", &["user_id"]))
+            .await?;
 
         manager
             .create_table(
@@ -187,8 +193,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(index("audit_log", "ix_audit_target", &["target_id"])).await?;
-        manager.create_index(index("audit_log", "ix_audit_created", &["created_at"])).await?;
+        manager
+            .create_index(index("audit_log", "ix_audit_target", &["target_id"]))
+            .await?;
+        manager
+            .create_index(index("audit_log", "ix_audit_created", &["created_at"]))
+            .await?;
         raw(
             manager,
             "CREATE TRIGGER audit_log_append_only_u BEFORE UPDATE ON audit_log \

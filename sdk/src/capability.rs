@@ -75,9 +75,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
         "http" => 80,
         "https" => 443,
         _ => {
-            return Err(format!(
-                "scheme `{scheme}` is not allowed; use http or https"
-            ));
+            return Err(format!("scheme `{scheme}` is not allowed; use http or https"));
         }
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -90,8 +88,7 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
     }
     let (port, explicit_port) = match port {
         Some(p) => (
-            p.parse::<u16>()
-                .map_err(|_| format!("bad port in `{}`", short(url)))?,
+            p.parse::<u16>().map_err(|_| format!("bad port in `{}`", short(url)))?,
             true,
         ),
         None => (default_port, false),
@@ -110,22 +107,19 @@ fn short(s: &str) -> String {
 
 /// Whether `grants` allow an HTTP request to `target`.
 pub fn http_allowed(grants: &[String], target: &Target) -> bool {
-    grants
-        .iter()
-        .filter_map(|g| g.strip_prefix("http:"))
-        .any(|g| {
-            let (host, port) = split_host_port(g);
-            let host = host.to_ascii_lowercase();
-            let host_ok = match host.strip_prefix("*.") {
-                Some(parent) => target.host.ends_with(&format!(".{parent}")),
-                None => target.host == host,
-            };
-            let port_ok = match port.and_then(|p| p.parse::<u16>().ok()) {
-                Some(p) => p == target.port,
-                None => target.port == 80 || target.port == 443,
-            };
-            host_ok && port_ok
-        })
+    grants.iter().filter_map(|g| g.strip_prefix("http:")).any(|g| {
+        let (host, port) = split_host_port(g);
+        let host = host.to_ascii_lowercase();
+        let host_ok = match host.strip_prefix("*.") {
+            Some(parent) => target.host.ends_with(&format!(".{parent}")),
+            None => target.host == host,
+        };
+        let port_ok = match port.and_then(|p| p.parse::<u16>().ok()) {
+            Some(p) => p == target.port,
+            None => target.port == 80 || target.port == 443,
+        };
+        host_ok && port_ok
+    })
 }
 
 /// Whether `grants` include the key-value store.
@@ -143,11 +137,7 @@ mod tests {
 
     #[test]
     fn http_grants_match_host_and_port() {
-        let g = grants(&[
-            "http:api.example.org",
-            "http:127.0.0.1:8080",
-            "http:*.city.gov",
-        ]);
+        let g = grants(&["http:api.example.org", "http:127.0.0.1:8080", "http:*.city.gov"]);
         let ok = |u: &str| http_allowed(&g, &parse_url(u).unwrap());
         assert!(ok("https://api.example.org/v1/orders"));
         assert!(ok("http://API.example.org"));

@@ -34,9 +34,7 @@ pub mod types;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-pub use host::{
-    HttpError, HttpRequest, HttpResponse, KvError, Level, clock, config, http, kv, log,
-};
+pub use host::{HttpError, HttpRequest, HttpResponse, KvError, Level, clock, config, http, kv, log};
 pub use types::*;
 
 /// The interface version this SDK builds plugins for.

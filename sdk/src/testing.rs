@@ -121,10 +121,7 @@ impl MockHost {
 
     /// Pre-fills the key-value store.
     pub fn kv_entry(self, key: &str, value: &[u8]) -> Self {
-        self.state
-            .borrow_mut()
-            .kv
-            .insert(key.to_owned(), value.to_vec());
+        self.state.borrow_mut().kv.insert(key.to_owned(), value.to_vec());
         self
     }
 
@@ -214,10 +211,7 @@ pub(crate) mod backend {
         let line = LogLine {
             level,
             message: message.to_owned(),
-            fields: fields
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         };
         if with(|s| s.logs.push(line.clone())).is_none() {
             eprintln!("[{:?}] {} {:?}", line.level, line.message, line.fields);
@@ -317,12 +311,7 @@ pub(crate) mod backend {
                 .iter()
                 .find(|(prefix, _)| request.url.starts_with(prefix.as_str()))
                 .map(|(_, r)| r.clone())
-                .unwrap_or_else(|| {
-                    Err(HttpError::Failed(format!(
-                        "no scripted response for {}",
-                        request.url
-                    )))
-                })
+                .unwrap_or_else(|| Err(HttpError::Failed(format!("no scripted response for {}", request.url))))
         })
         .unwrap_or_else(|| Err(HttpError::Denied(request.url.clone())))
     }

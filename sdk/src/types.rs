@@ -15,11 +15,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             code: code.into(),
@@ -28,11 +24,7 @@ impl FieldError {
     }
 
     /// An error about the answer to form question `code` (`attribute[code]`).
-    pub fn attribute(
-        code: &str,
-        error_code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn attribute(code: &str, error_code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(format!("attribute[{code}]"), error_code, message)
     }
 }
@@ -127,11 +119,10 @@ impl Attribute {
 
     /// Adds allowed values (for list datatypes) as `(key, name)` pairs.
     pub fn values(mut self, values: &[(&str, &str)]) -> Self {
-        self.values
-            .extend(values.iter().map(|(k, n)| AttributeValue {
-                key: (*k).to_owned(),
-                name: (*n).to_owned(),
-            }));
+        self.values.extend(values.iter().map(|(k, n)| AttributeValue {
+            key: (*k).to_owned(),
+            name: (*n).to_owned(),
+        }));
         self
     }
 }
@@ -156,13 +147,7 @@ pub struct Service {
 
 impl Service {
     /// A public service anyone may report, with no form questions yet.
-    pub fn new(
-        code: &str,
-        name: &str,
-        department: &str,
-        default_priority: Priority,
-        sla: Sla,
-    ) -> Self {
+    pub fn new(code: &str, name: &str, department: &str, default_priority: Priority, sla: Sla) -> Self {
         Self {
             code: code.to_owned(),
             name: name.to_owned(),
@@ -291,9 +276,7 @@ pub struct Event {
 impl Event {
     /// Whether the request just moved to `status` in this event.
     pub fn moved_to(&self, status: &str) -> bool {
-        self.changes
-            .iter()
-            .any(|c| c.to_status.as_deref() == Some(status))
+        self.changes.iter().any(|c| c.to_status.as_deref() == Some(status))
     }
 }
 

@@ -43,10 +43,7 @@ pub(crate) mod backend {
             Level::Warn => wlog::Level::Warn,
             Level::Error => wlog::Level::Error,
         };
-        let fields: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         wlog::log(level, message, &fields);
     }
 
@@ -317,10 +314,7 @@ pub fn route<P: Department>(intake: t::Intake, defaults: t::Routing) -> t::Routi
 }
 
 pub fn on_event<P: Department>(event: d::Event) -> Vec<d::Action> {
-    P::on_event(&event_in(event))
-        .into_iter()
-        .map(action_out)
-        .collect()
+    P::on_event(&event_in(event)).into_iter().map(action_out).collect()
 }
 
 pub type WitManifest = d::DepartmentManifest;

@@ -7,7 +7,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         if p.is_dir() {
-            if !matches!(p.file_name().and_then(|n| n.to_str()), Some("target" | "tests" | "benches" | "test-components")) {
+            if !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("target" | "tests" | "benches" | "test-components")
+            ) {
                 rust_files(&p, out);
             }
         } else if p.extension().is_some_and(|x| x == "rs") {
@@ -23,7 +26,9 @@ fn codes_in(text: &str) -> BTreeSet<String> {
     for piece in shipped.split('"').skip(1).step_by(2) {
         let looks = piece.len() >= 5
             && piece.contains('_')
-            && piece.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && piece
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && piece.starts_with(|c: char| c.is_ascii_uppercase());
         if looks {
             out.insert(piece.to_owned());
@@ -34,9 +39,16 @@ fn codes_in(text: &str) -> BTreeSet<String> {
 
 /// Environment variables and form field codes that are not error codes.
 fn not_a_code(c: &str) -> bool {
-    ["CARGO_", "TOWNHALL_", "RUSTC_", "MEILISEARCH_", "OPEN311_BENCH_", "DATABASE_URL"]
-        .iter()
-        .any(|p| c.starts_with(p))
+    [
+        "CARGO_",
+        "TOWNHALL_",
+        "RUSTC_",
+        "MEILISEARCH_",
+        "OPEN311_BENCH_",
+        "DATABASE_URL",
+    ]
+    .iter()
+    .any(|p| c.starts_with(p))
         || ["MAKE_MODEL", "ROUTE_DAY"].contains(&c)
 }
 

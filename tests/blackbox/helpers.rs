@@ -23,11 +23,7 @@ pub fn config_for(db: &TestDb, data_dir: &Path) -> Config {
     c.server.listen = "127.0.0.1:0".parse().unwrap();
     c.server.data_dir = data_dir.to_path_buf();
     c.server.shutdown_grace_secs = 5;
-    if db.kind == Kind::Postgres {
-        c.database.url = SecretUrl(db.url.clone());
-    } else {
-        c.database.url = SecretUrl(db.url.clone());
-    }
+    c.database.url = SecretUrl(db.url.clone());
     c
 }
 
@@ -65,7 +61,10 @@ impl TestApp {
         TestApp {
             app: Some(app),
             base,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
             db,
             data_dir,
         }
@@ -77,7 +76,9 @@ impl TestApp {
         self.stop().await;
         let mut config = config_for(&self.db, &self.data_dir);
         tweak(&mut config);
-        let app = App::start(config, StartOptions { demo: false }).await.expect("server restarts");
+        let app = App::start(config, StartOptions { demo: false })
+            .await
+            .expect("server restarts");
         self.base = format!("http://{}", app.addr);
         self.app = Some(app);
     }
@@ -119,7 +120,10 @@ impl TestApp {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success() || body.get("errors").is_some(), "HTTP {status} with body {body}");
+        assert!(
+            status.is_success() || body.get("errors").is_some(),
+            "HTTP {status} with body {body}"
+        );
         body
     }
 
@@ -141,7 +145,9 @@ impl TestApp {
     /// Asserts failure and returns the first error's code.
     pub async fn error_code_as(&self, who: &As, query: &str, variables: Value) -> String {
         let body = self.gql_as(who, query, variables).await;
-        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("expected errors, got {body}"));
+        let errors = body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("expected errors, got {body}"));
         errors[0]["extensions"]["code"]
             .as_str()
             .unwrap_or_else(|| panic!("error without code: {body}"))
@@ -154,8 +160,15 @@ impl TestApp {
 
     /// Creates an account with roles directly (as `townhall user add` does).
     pub async fn user(&self, email: &str, roles: &[&str]) -> Session {
-        let grants: Vec<_> = roles.iter().map(|r| townhall_access::RoleGrant::parse(r).unwrap()).collect();
-        self.app().access.add_user(email, "correct horse battery", &grants).await.unwrap();
+        let grants: Vec<_> = roles
+            .iter()
+            .map(|r| townhall_access::RoleGrant::parse(r).unwrap())
+            .collect();
+        self.app()
+            .access
+            .add_user(email, "correct horse battery", &grants)
+            .await
+            .unwrap();
         self.login(email, "correct horse battery").await
     }
 
@@ -175,7 +188,10 @@ impl TestApp {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("townhall_session=").map(|r| r.split(';').next().unwrap_or("").to_owned()))
+            .find_map(|v| {
+                v.strip_prefix("townhall_session=")
+                    .map(|r| r.split(';').next().unwrap_or("").to_owned())
+            })
             .unwrap_or_default();
         let body: Value = resp.json().await.unwrap();
         assert!(body.get("errors").is_none(), "login failed: {body}");
@@ -199,7 +215,10 @@ impl TestApp {
             if stats.pending == 0 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the outbox did not drain: {stats:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outbox did not drain: {stats:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.app().search.flush().await.unwrap();
@@ -256,7 +275,11 @@ pub fn db_args(db: &TestDb) -> Vec<String> {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Proc {
@@ -264,9 +287,15 @@ impl Proc {
     pub async fn serve(db: &TestDb, extra: &[&str]) -> Proc {
         let port = free_port();
         let mut cmd = Command::new(bin());
-        cmd.arg("serve").args(db_args(db)).arg("--listen").arg(format!("127.0.0.1:{port}"));
+        cmd.arg("serve")
+            .args(db_args(db))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"));
         cmd.args(extra);
-        cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         let child = cmd.spawn().unwrap();
         let p = Proc {
             child: Some(child),
@@ -304,7 +333,10 @@ impl Proc {
 pub fn run_cli(args: &[&str], db: &TestDb, stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut cmd = Command::new(bin());
-    cmd.args(args).args(db_args(db)).env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    cmd.args(args)
+        .args(db_args(db))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();

@@ -47,24 +47,29 @@ fn start_provider(townhall_base: &str) -> Provider {
 }
 
 fn providers(issuer: &str, pw_crew_role: &str) -> Vec<OidcProviderConfig> {
-    [("city", "townhall"), ("expired", "townhall-expired"), ("wrongaud", "townhall-wrongaud"), ("badnonce", "townhall-badnonce")]
+    [
+        ("city", "townhall"),
+        ("expired", "townhall-expired"),
+        ("wrongaud", "townhall-wrongaud"),
+        ("badnonce", "townhall-badnonce"),
+    ]
+    .into_iter()
+    .map(|(name, client)| OidcProviderConfig {
+        name: name.into(),
+        issuer: issuer.into(),
+        client_id: client.into(),
+        client_secret: Secret(format!("secret-{client}")),
+        scopes: vec!["openid".into(), "email".into(), "profile".into(), "groups".into()],
+        groups_claim: "groups".into(),
+        role_map: [
+            ("pw-crew".to_owned(), vec![pw_crew_role.to_owned()]),
+            ("admins".to_owned(), vec!["admin".to_owned()]),
+        ]
         .into_iter()
-        .map(|(name, client)| OidcProviderConfig {
-            name: name.into(),
-            issuer: issuer.into(),
-            client_id: client.into(),
-            client_secret: Secret(format!("secret-{client}")),
-            scopes: vec!["openid".into(), "email".into(), "profile".into(), "groups".into()],
-            groups_claim: "groups".into(),
-            role_map: [
-                ("pw-crew".to_owned(), vec![pw_crew_role.to_owned()]),
-                ("admins".to_owned(), vec!["admin".to_owned()]),
-            ]
-            .into_iter()
-            .collect(),
-            allowed_domains: vec!["riverbend.example".into()],
-        })
-        .collect()
+        .collect(),
+        allowed_domains: vec!["riverbend.example".into()],
+    })
+    .collect()
 }
 
 fn configure(c: &mut Config, port: u16, issuer: &str, pw_crew_role: &str) {
@@ -74,16 +79,30 @@ fn configure(c: &mut Config, port: u16, issuer: &str, pw_crew_role: &str) {
 }
 
 fn location(r: &reqwest::Response) -> Option<String> {
-    r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn absolute(base: &str, loc: &str) -> String {
-    if loc.starts_with("http") { loc.to_owned() } else { format!("{base}{loc}") }
+    if loc.starts_with("http") {
+        loc.to_owned()
+    } else {
+        format!("{base}{loc}")
+    }
 }
 
 /// Drives a browser through the provider's login and consent pages until
 /// the provider redirects back to Townhall; returns that redirect URL.
-async fn browser_flow(client: &reqwest::Client, townhall: &str, issuer: &str, provider: &str, login: &str, return_to: &str) -> String {
+async fn browser_flow(
+    client: &reqwest::Client,
+    townhall: &str,
+    issuer: &str,
+    provider: &str,
+    login: &str,
+    return_to: &str,
+) -> String {
     let r = client
         .get(format!("{townhall}/auth/oidc/{provider}/login?return_to={return_to}"))
         .send()
@@ -91,7 +110,10 @@ async fn browser_flow(client: &reqwest::Client, townhall: &str, issuer: &str, pr
         .unwrap();
     assert_eq!(r.status(), 303, "login starts with a redirect");
     let mut url = location(&r).unwrap();
-    assert!(url.starts_with(issuer) && url.contains("code_challenge=") && url.contains("nonce=") && url.contains("state="), "{url}");
+    assert!(
+        url.starts_with(issuer) && url.contains("code_challenge=") && url.contains("nonce=") && url.contains("state="),
+        "{url}"
+    );
     for _ in 0..20 {
         if url.starts_with(townhall) {
             return url;
@@ -102,7 +124,12 @@ async fn browser_flow(client: &reqwest::Client, townhall: &str, issuer: &str, pr
             continue;
         }
         let page = r.text().await.unwrap();
-        let action = page.split("action=\"").nth(1).and_then(|s| s.split('"').next()).expect("a form").to_owned();
+        let action = page
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a form")
+            .to_owned();
         let form: Vec<(&str, &str)> = if page.contains("value=\"login\"") {
             vec![("prompt", "login"), ("login", login), ("password", "whatever")]
         } else {
@@ -138,7 +165,10 @@ async fn sign_in(app: &TestApp, issuer: &str, provider: &str, login: &str) -> Re
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("townhall_session=").map(|x| x.split(';').next().unwrap().to_owned()))
+        .find_map(|v| {
+            v.strip_prefix("townhall_session=")
+                .map(|x| x.split(';').next().unwrap().to_owned())
+        })
         .expect("a session cookie");
     let s: Value = app
         .client
@@ -168,18 +198,39 @@ both_databases!(staff_sign_in_with_openid_connect, |db: TestDb| async move {
     let iss = issuer.clone();
     let mut app = TestApp::spawn_with(db, move |c| configure(c, port, &iss, "staff@public-works"), true).await;
 
-    let listed: Value = app.client.get(app.url("/auth/providers")).send().await.unwrap().json().await.unwrap();
+    let listed: Value = app
+        .client
+        .get(app.url("/auth/providers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["providers"], json!(["badnonce", "city", "expired", "wrongaud"]));
 
     // Alice: a crew member by her groups.
     let (alice, to) = sign_in(&app, &issuer, "city", "alice").await.expect("alice signs in");
     assert_eq!(to, "/staff/queue");
-    let me = app.data_as(&As::User(alice.clone()), "{ me { email roles emailVerified } }", json!({})).await;
-    assert_eq!(me["me"], json!({ "email": "alice@riverbend.example", "roles": ["staff@public-works"], "emailVerified": true }));
+    let me = app
+        .data_as(
+            &As::User(alice.clone()),
+            "{ me { email roles emailVerified } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        me["me"],
+        json!({ "email": "alice@riverbend.example", "roles": ["staff@public-works"], "emailVerified": true })
+    );
     // …and can act as staff, with the session's CSRF token.
     let r = app.submit_pothole("Signed-in staff test").await;
     let d = app
-        .data_as(&As::User(alice.clone()), "mutation($id: ID!) { changeStatus(id: $id, status: ACKNOWLEDGED) { status } }", json!({ "id": r["id"] }))
+        .data_as(
+            &As::User(alice.clone()),
+            "mutation($id: ID!) { changeStatus(id: $id, status: ACKNOWLEDGED) { status } }",
+            json!({ "id": r["id"] }),
+        )
         .await;
     assert_eq!(d["changeStatus"]["status"], "ACKNOWLEDGED");
 
@@ -189,9 +240,17 @@ both_databases!(staff_sign_in_with_openid_connect, |db: TestDb| async move {
     assert_eq!(me["me"]["roles"], json!(["admin"]));
 
     // Refusals: a token made for someone else, expired, or with another nonce.
-    for (p, status, code) in [("wrongaud", 401, "OIDC_WRONG_AUDIENCE"), ("expired", 401, "OIDC_TOKEN_EXPIRED"), ("badnonce", 401, "OIDC_NONCE_MISMATCH")] {
+    for (p, status, code) in [
+        ("wrongaud", 401, "OIDC_WRONG_AUDIENCE"),
+        ("expired", 401, "OIDC_TOKEN_EXPIRED"),
+        ("badnonce", 401, "OIDC_NONCE_MISMATCH"),
+    ] {
         let (got, body) = sign_in(&app, &issuer, p, "carol").await.expect_err("must be refused");
-        assert_eq!((got, body["errors"][0]["code"].as_str().unwrap()), (status, code), "{p}: {body}");
+        assert_eq!(
+            (got, body["errors"][0]["code"].as_str().unwrap()),
+            (status, code),
+            "{p}: {body}"
+        );
     }
 
     // A forged or replayed state is refused.
@@ -200,7 +259,10 @@ both_databases!(staff_sign_in_with_openid_connect, |db: TestDb| async move {
     let forged = back.replace("state=", "state=forged");
     let r = b.get(&forged).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["errors"][0]["code"], "OIDC_STATE_MISMATCH");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errors"][0]["code"],
+        "OIDC_STATE_MISMATCH"
+    );
     let r = b.get(&back).send().await.unwrap();
     assert_eq!(r.status(), 303, "the genuine answer still works once");
     let r = b.get(&back).send().await.unwrap();
@@ -215,7 +277,9 @@ both_databases!(staff_sign_in_with_openid_connect, |db: TestDb| async move {
     // A group that now maps elsewhere moves the role at the next sign-in.
     let iss = issuer.clone();
     app.restart_with(move |c| configure(c, port, &iss, "staff@parks")).await;
-    let (alice, _) = sign_in(&app, &issuer, "city", "alice").await.expect("alice signs in again");
+    let (alice, _) = sign_in(&app, &issuer, "city", "alice")
+        .await
+        .expect("alice signs in again");
     let me = app.data_as(&As::User(alice), "{ me { roles } }", json!({})).await;
     assert_eq!(me["me"]["roles"], json!(["staff@parks"]));
     drop(provider);

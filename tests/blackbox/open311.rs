@@ -71,13 +71,7 @@ async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value) {
 }
 
 async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .post(url(app, path))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.post(url(app, path)).form(form).send().await.unwrap();
     let s = r.status();
     let body = r.text().await.unwrap();
     (
@@ -122,9 +116,7 @@ both_databases!(
         let out = python("conformance.py", &[&app.base, &k, TOKEN_SERVICE]).await;
         assert!(out.contains("every endpoint in XML and JSON: OK"), "{out}");
         assert!(
-            out.contains("multivaluelist")
-                && out.contains("number")
-                && out.contains("singlevaluelist"),
+            out.contains("multivaluelist") && out.contains("number") && out.contains("singlevaluelist"),
             "{out}"
         );
     }
@@ -150,39 +142,36 @@ both_databases!(
         let st = townhall_testkit::python().with_file_name("st");
         let report = app.data_dir.join("schemathesis");
         let out = tokio::process::Command::new(st)
-        .args(["run", &url(&app, "/openapi.json"), "--url", &url(&app, "")])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-            "--max-examples",
-            "40",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--workers",
-            "2",
-            "--seed",
-            "311",
-            "--request-timeout",
-            "20",
-            "--max-time",
-            "100",
-            "--generation-allow-x00",
-            "false",
-            "--report-dir",
-        ])
-        .arg(&report)
-        .args(["-H", &format!("Authorization: Bearer {k}")])
-        // Its `.schemathesis` cache goes to the test's folder, not the repository.
-        .current_dir(&app.data_dir)
-        .output()
-        .await
-        .unwrap();
+            .args(["run", &url(&app, "/openapi.json"), "--url", &url(&app, "")])
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--max-examples",
+                "40",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--workers",
+                "2",
+                "--seed",
+                "311",
+                "--request-timeout",
+                "20",
+                "--max-time",
+                "100",
+                "--generation-allow-x00",
+                "false",
+                "--report-dir",
+            ])
+            .arg(&report)
+            .args(["-H", &format!("Authorization: Bearer {k}")])
+            // Its `.schemathesis` cache goes to the test's folder, not the repository.
+            .current_dir(&app.data_dir)
+            .output()
+            .await
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "schemathesis found problems:\n{stdout}\n{stderr}"
-        );
+        assert!(out.status.success(), "schemathesis found problems:\n{stdout}\n{stderr}");
         eprintln!("{stdout}");
         assert!(!stdout.contains("No test cases"), "{stdout}");
         // It really exercised the API (every operation, hundreds of cases).
@@ -223,10 +212,7 @@ both_databases!(
         assert_eq!(s, StatusCode::CREATED, "{body}");
         let id = body[0]["service_request_id"].as_str().unwrap().to_owned();
         assert!(
-            body[0]["service_notice"]
-                .as_str()
-                .unwrap()
-                .contains("business days"),
+            body[0]["service_notice"].as_str().unwrap().contains("business days"),
             "{body}"
         );
         assert!(body[0]["account_id"].is_null());
@@ -243,10 +229,7 @@ both_databases!(
         .await;
         let sr = &d["serviceRequest"];
         assert_eq!(sr["channel"], "OPEN_311");
-        assert_eq!(
-            sr["attributes"],
-            json!({ "MATERIALS": ["furniture", "tires"] })
-        );
+        assert_eq!(sr["attributes"], json!({ "MATERIALS": ["furniture", "tires"] }));
         assert_eq!(sr["department"]["code"], "sanitation");
         assert_eq!(sr["reporter"]["email"], "zelda.q@example.net");
 
@@ -276,10 +259,7 @@ both_databases!(
             "@example.com",
             "+1 217 555",
         ] {
-            assert!(
-                !seen.contains(private),
-                "`{private}` leaked into an Open311 response"
-            );
+            assert!(!seen.contains(private), "`{private}` leaked into an Open311 response");
         }
 
         // Several problems at once, each with its own code, and nothing written.
@@ -304,28 +284,17 @@ both_databases!(
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(
             codes(&errs),
-            [
-                "DESCRIPTION_MARKUP",
-                "INVALID_COORDINATES",
-                "ATTRIBUTE_REQUIRED"
-            ]
+            ["DESCRIPTION_MARKUP", "INVALID_COORDINATES", "ATTRIBUTE_REQUIRED"]
         );
         let (s, errs) = post_form(
             &app,
             "/requests.json",
-            &[
-                ("api_key", k.as_str()),
-                ("service_code", "pothole"),
-                ("lat", "north"),
-            ],
+            &[("api_key", k.as_str()), ("service_code", "pothole"), ("lat", "north")],
         )
         .await;
         assert_eq!(
             (s, codes(&errs)),
-            (
-                StatusCode::BAD_REQUEST,
-                vec!["INVALID_PARAMETER".to_owned()]
-            )
+            (StatusCode::BAD_REQUEST, vec!["INVALID_PARAMETER".to_owned()])
         );
         let (s, errs) = post_form(
             &app,
@@ -354,10 +323,7 @@ both_databases!(
         .await;
         assert_eq!(
             (s, codes(&errs)),
-            (
-                StatusCode::NOT_FOUND,
-                vec!["UNKNOWN_JURISDICTION".to_owned()]
-            )
+            (StatusCode::NOT_FOUND, vec!["UNKNOWN_JURISDICTION".to_owned()])
         );
         assert_eq!(
             get_json(&app, "/requests.json?service_code=pothole")
@@ -410,8 +376,7 @@ both_databases!(
         assert_eq!(r.status(), StatusCode::CREATED);
         let xml = r.text().await.unwrap();
         assert!(
-            xml.starts_with("<?xml")
-                && xml.contains("<service_requests><request><service_request_id>"),
+            xml.starts_with("<?xml") && xml.contains("<service_requests><request><service_request_id>"),
             "{xml}"
         );
         let r = app
@@ -433,10 +398,7 @@ both_databases!(
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            codes(&r.json().await.unwrap()),
-            ["UNSUPPORTED_CONTENT_TYPE"]
-        );
+        assert_eq!(codes(&r.json().await.unwrap()), ["UNSUPPORTED_CONTENT_TYPE"]);
     }
 );
 
@@ -444,8 +406,7 @@ both_databases!(
     open311_plugin_services_are_validated_and_routed_by_their_plugin,
     |db: TestDb| async move {
         let app = TestApp::demo(db).await;
-        let config: Value =
-            serde_json::from_str(&std::fs::read_to_string(PUBLIC_WORKS_CONFIG).unwrap()).unwrap();
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(PUBLIC_WORKS_CONFIG).unwrap()).unwrap();
         app.app()
             .plugins
             .install(townhall_plugin_host::InstallRequest {
@@ -470,10 +431,7 @@ both_databases!(
             {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the plugin's form never showed: {d}"
-            );
+            assert!(Instant::now() < deadline, "the plugin's form never showed: {d}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let form = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
@@ -495,15 +453,9 @@ both_databases!(
         let (s, errs) = post_form(&app, "/requests.json", &refused).await;
         assert_eq!(
             (s, codes(&errs)),
-            (
-                StatusCode::BAD_REQUEST,
-                vec!["DEPTH_OUT_OF_RANGE".to_owned()]
-            )
+            (StatusCode::BAD_REQUEST, vec!["DEPTH_OUT_OF_RANGE".to_owned()])
         );
-        let mut good: Vec<(&str, &str)> = form(&[
-            ("attribute[hazard_in_lane]", "yes"),
-            ("attribute[size]", "large"),
-        ]);
+        let mut good: Vec<(&str, &str)> = form(&[("attribute[hazard_in_lane]", "yes"), ("attribute[size]", "large")]);
         good.push(("api_key", k.as_str()));
         let (s, body) = post_form(&app, "/requests.json", &good).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -515,200 +467,168 @@ both_databases!(
     }
 );
 
-both_databases!(
-    open311_search_filters_windows_and_pages,
-    |db: TestDb| async move {
-        let app = TestApp::demo(db).await;
-        let (s, all) = get_json(&app, "/requests.json").await;
-        assert_eq!(s, StatusCode::OK);
-        let all = all.as_array().unwrap().clone();
-        assert_eq!(
-            all.len(),
-            200,
-            "the demo's last 60 days are inside the default 90-day window"
-        );
-        let times: Vec<&str> = all
-            .iter()
-            .map(|r| r["requested_datetime"].as_str().unwrap())
-            .collect();
-        let parsed: Vec<chrono::DateTime<chrono::FixedOffset>> = times
-            .iter()
-            .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap())
-            .collect();
-        assert!(parsed.windows(2).all(|w| w[0] >= w[1]), "newest first");
-        assert!(
-            times[0].ends_with("-06:00") || times[0].ends_with("-05:00"),
-            "in the city's own offset: {}",
-            times[0]
-        );
+both_databases!(open311_search_filters_windows_and_pages, |db: TestDb| async move {
+    let app = TestApp::demo(db).await;
+    let (s, all) = get_json(&app, "/requests.json").await;
+    assert_eq!(s, StatusCode::OK);
+    let all = all.as_array().unwrap().clone();
+    assert_eq!(
+        all.len(),
+        200,
+        "the demo's last 60 days are inside the default 90-day window"
+    );
+    let times: Vec<&str> = all.iter().map(|r| r["requested_datetime"].as_str().unwrap()).collect();
+    let parsed: Vec<chrono::DateTime<chrono::FixedOffset>> = times
+        .iter()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap())
+        .collect();
+    assert!(parsed.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert!(
+        times[0].ends_with("-06:00") || times[0].ends_with("-05:00"),
+        "in the city's own offset: {}",
+        times[0]
+    );
 
-        // Comma lists.
-        let (_, two) = get_json(&app, "/requests.json?service_code=pothole,streetlight").await;
-        let two = two.as_array().unwrap();
-        assert!(
-            !two.is_empty()
-                && two
-                    .iter()
-                    .all(|r| r["service_code"] == "pothole" || r["service_code"] == "streetlight")
-        );
-        let expected = all
-            .iter()
-            .filter(|r| r["service_code"] == "pothole" || r["service_code"] == "streetlight")
-            .count();
-        assert_eq!(two.len(), expected);
-        let (_, closed) = get_json(&app, "/requests.json?status=closed").await;
-        let closed = closed.as_array().unwrap();
-        assert!(!closed.is_empty() && closed.iter().all(|r| r["status"] == "closed"));
-        let (_, both_statuses) = get_json(&app, "/requests.json?status=open,closed").await;
-        assert_eq!(both_statuses.as_array().unwrap().len(), 200);
-        // Richer statuses (extension), in FixMyStreet's names too.
-        let (_, fixed) = get_json(
-            &app,
-            "/requests.json?status=fixed,not_councils_responsibility&extensions=true",
-        )
-        .await;
-        assert!(
-            fixed
-                .as_array()
-                .unwrap()
+    // Comma lists.
+    let (_, two) = get_json(&app, "/requests.json?service_code=pothole,streetlight").await;
+    let two = two.as_array().unwrap();
+    assert!(
+        !two.is_empty()
+            && two
                 .iter()
-                .all(|r| r["detailed_status"] == "fixed"
-                    || r["detailed_status"] == "not_councils_responsibility")
-        );
-        let (s, errs) = get_json(&app, "/requests.json?status=sleeping").await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::BAD_REQUEST, vec!["UNKNOWN_STATUS".to_owned()])
-        );
+                .all(|r| r["service_code"] == "pothole" || r["service_code"] == "streetlight")
+    );
+    let expected = all
+        .iter()
+        .filter(|r| r["service_code"] == "pothole" || r["service_code"] == "streetlight")
+        .count();
+    assert_eq!(two.len(), expected);
+    let (_, closed) = get_json(&app, "/requests.json?status=closed").await;
+    let closed = closed.as_array().unwrap();
+    assert!(!closed.is_empty() && closed.iter().all(|r| r["status"] == "closed"));
+    let (_, both_statuses) = get_json(&app, "/requests.json?status=open,closed").await;
+    assert_eq!(both_statuses.as_array().unwrap().len(), 200);
+    // Richer statuses (extension), in FixMyStreet's names too.
+    let (_, fixed) = get_json(
+        &app,
+        "/requests.json?status=fixed,not_councils_responsibility&extensions=true",
+    )
+    .await;
+    assert!(
+        fixed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["detailed_status"] == "fixed" || r["detailed_status"] == "not_councils_responsibility")
+    );
+    let (s, errs) = get_json(&app, "/requests.json?status=sleeping").await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::BAD_REQUEST, vec!["UNKNOWN_STATUS".to_owned()])
+    );
 
-        // service_request_id overrides every other filter.
-        let ids = format!(
-            "{},{}",
-            all[0]["service_request_id"].as_str().unwrap(),
-            all[5]["service_request_id"].as_str().unwrap()
-        );
-        let (_, by_id) = get_json(&app, &format!("/requests.json?service_request_id={ids}&service_code=nothing&status=closed&start_date=1999-01-01T00:00:00Z&end_date=1999-01-02T00:00:00Z")).await;
-        assert_eq!(by_id.as_array().unwrap().len(), 2, "{by_id}");
+    // service_request_id overrides every other filter.
+    let ids = format!(
+        "{},{}",
+        all[0]["service_request_id"].as_str().unwrap(),
+        all[5]["service_request_id"].as_str().unwrap()
+    );
+    let (_, by_id) = get_json(&app, &format!("/requests.json?service_request_id={ids}&service_code=nothing&status=closed&start_date=1999-01-01T00:00:00Z&end_date=1999-01-02T00:00:00Z")).await;
+    assert_eq!(by_id.as_array().unwrap().len(), 2, "{by_id}");
 
-        // Date windows: requested_datetime between start and end.
-        let mid = parsed[100].with_timezone(&Utc);
-        let start = (mid - chrono::Duration::days(3)).to_rfc3339();
-        // Output is to the second: the end of that second includes it.
-        let end = (mid + chrono::Duration::milliseconds(999)).to_rfc3339();
-        let q = format!(
+    // Date windows: requested_datetime between start and end.
+    let mid = parsed[100].with_timezone(&Utc);
+    let start = (mid - chrono::Duration::days(3)).to_rfc3339();
+    // Output is to the second: the end of that second includes it.
+    let end = (mid + chrono::Duration::milliseconds(999)).to_rfc3339();
+    let q = format!(
+        "/requests.json?start_date={}&end_date={}",
+        urlencode(&start),
+        urlencode(&end)
+    );
+    let (_, window) = get_json(&app, &q).await;
+    let window = window.as_array().unwrap();
+    let want = parsed
+        .iter()
+        .filter(|t| **t >= chrono::DateTime::parse_from_rfc3339(&start).unwrap() && **t <= parsed[100])
+        .count();
+    assert_eq!(window.len(), want);
+    let (s, errs) = get_json(
+        &app,
+        &format!(
             "/requests.json?start_date={}&end_date={}",
-            urlencode(&start),
-            urlencode(&end)
-        );
-        let (_, window) = get_json(&app, &q).await;
-        let window = window.as_array().unwrap();
-        let want = parsed
-            .iter()
-            .filter(|t| {
-                **t >= chrono::DateTime::parse_from_rfc3339(&start).unwrap() && **t <= parsed[100]
-            })
-            .count();
-        assert_eq!(window.len(), want);
-        let (s, errs) = get_json(
-            &app,
-            &format!(
-                "/requests.json?start_date={}&end_date={}",
-                urlencode(&end),
-                urlencode(&start)
-            ),
-        )
-        .await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (
-                StatusCode::BAD_REQUEST,
-                vec!["INVALID_PARAMETER".to_owned()]
-            )
-        );
-        // Far in the past: nothing.
-        let (_, none) = get_json(&app, "/requests.json?end_date=2001-01-01T00:00:00Z").await;
-        assert_eq!(none, json!([]));
+            urlencode(&end),
+            urlencode(&start)
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::BAD_REQUEST, vec!["INVALID_PARAMETER".to_owned()])
+    );
+    // Far in the past: nothing.
+    let (_, none) = get_json(&app, "/requests.json?end_date=2001-01-01T00:00:00Z").await;
+    assert_eq!(none, json!([]));
 
-        // Paging (extension): disjoint pages that add up to the whole.
-        let mut paged = Vec::new();
-        for page in 1..=5 {
-            let (_, p) = get_json(&app, &format!("/requests.json?page_size=45&page={page}")).await;
-            paged.extend(
-                p.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r["service_request_id"].clone()),
-            );
-        }
-        assert_eq!(
-            paged,
-            all.iter()
-                .map(|r| r["service_request_id"].clone())
-                .collect::<Vec<_>>()
-        );
-        let (s, _) = get_json(&app, "/requests.json?page_size=1001").await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-
-        // updated_after / updated_before (extension).
-        let newest_update = all
-            .iter()
-            .map(|r| {
-                chrono::DateTime::parse_from_rfc3339(r["updated_datetime"].as_str().unwrap())
-                    .unwrap()
-            })
-            .max()
-            .unwrap();
-        let (_, recent) = get_json(
-            &app,
-            &format!(
-                "/requests.json?updated_after={}",
-                urlencode(&newest_update.to_rfc3339())
-            ),
-        )
-        .await;
-        assert!(!recent.as_array().unwrap().is_empty());
-        assert!(recent.as_array().unwrap().iter().all(|r| {
-            chrono::DateTime::parse_from_rfc3339(r["updated_datetime"].as_str().unwrap()).unwrap()
-                >= newest_update
-        }));
-        let (_, old) = get_json(&app, "/requests.json?updated_before=2001-01-01T00:00:00Z").await;
-        assert_eq!(old, json!([]));
-
-        // GET one: an array of one, by tracking number or id; unknown is 404.
-        let (s, one) = get_json(
-            &app,
-            &format!(
-                "/requests/{}.json",
-                all[3]["service_request_id"].as_str().unwrap()
-            ),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(one, json!([all[3].clone()]));
-        let (s, errs) = get_json(&app, "/requests/1999-000001.json").await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::NOT_FOUND, vec!["NOT_FOUND".to_owned()])
-        );
-        let (s, errs) = get_json(&app, "/requests/..%3B.json").await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::BAD_REQUEST, vec!["MALFORMED_ID".to_owned()])
-        );
-        let (s, errs) = get_json(
-            &app,
-            &format!(
-                "/requests/{}.yaml",
-                all[3]["service_request_id"].as_str().unwrap()
-            ),
-        )
-        .await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::NOT_FOUND, vec!["UNSUPPORTED_FORMAT".to_owned()])
-        );
+    // Paging (extension): disjoint pages that add up to the whole.
+    let mut paged = Vec::new();
+    for page in 1..=5 {
+        let (_, p) = get_json(&app, &format!("/requests.json?page_size=45&page={page}")).await;
+        paged.extend(p.as_array().unwrap().iter().map(|r| r["service_request_id"].clone()));
     }
-);
+    assert_eq!(
+        paged,
+        all.iter().map(|r| r["service_request_id"].clone()).collect::<Vec<_>>()
+    );
+    let (s, _) = get_json(&app, "/requests.json?page_size=1001").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // updated_after / updated_before (extension).
+    let newest_update = all
+        .iter()
+        .map(|r| chrono::DateTime::parse_from_rfc3339(r["updated_datetime"].as_str().unwrap()).unwrap())
+        .max()
+        .unwrap();
+    let (_, recent) = get_json(
+        &app,
+        &format!(
+            "/requests.json?updated_after={}",
+            urlencode(&newest_update.to_rfc3339())
+        ),
+    )
+    .await;
+    assert!(!recent.as_array().unwrap().is_empty());
+    assert!(recent.as_array().unwrap().iter().all(|r| {
+        chrono::DateTime::parse_from_rfc3339(r["updated_datetime"].as_str().unwrap()).unwrap() >= newest_update
+    }));
+    let (_, old) = get_json(&app, "/requests.json?updated_before=2001-01-01T00:00:00Z").await;
+    assert_eq!(old, json!([]));
+
+    // GET one: an array of one, by tracking number or id; unknown is 404.
+    let (s, one) = get_json(
+        &app,
+        &format!("/requests/{}.json", all[3]["service_request_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one, json!([all[3].clone()]));
+    let (s, errs) = get_json(&app, "/requests/1999-000001.json").await;
+    assert_eq!((s, codes(&errs)), (StatusCode::NOT_FOUND, vec!["NOT_FOUND".to_owned()]));
+    let (s, errs) = get_json(&app, "/requests/..%3B.json").await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::BAD_REQUEST, vec!["MALFORMED_ID".to_owned()])
+    );
+    let (s, errs) = get_json(
+        &app,
+        &format!("/requests/{}.yaml", all[3]["service_request_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::NOT_FOUND, vec!["UNSUPPORTED_FORMAT".to_owned()])
+    );
+});
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
@@ -784,8 +704,7 @@ both_databases!(
     }
 );
 
-const EXIF: &[u8] =
-    b"Exif\0\0MM\0*GPSLatitude 39 46 54.1N GPSLongitude 89 39 0.4W BodySerialNumber CAM-4471";
+const EXIF: &[u8] = b"Exif\0\0MM\0*GPSLatitude 39 46 54.1N GPSLongitude 89 39 0.4W BodySerialNumber CAM-4471";
 
 /// A JPEG whose EXIF block carries GPS coordinates and a camera serial.
 fn jpeg_with_gps() -> Vec<u8> {
@@ -851,22 +770,14 @@ both_databases!(
             !text.contains("GPS") && !text.contains("CAM-4471") && !text.contains("Exif"),
             "metadata survived"
         );
-        assert!(
-            bytes.starts_with(&[0xFF, 0xD8])
-                && bytes.ends_with(&[0xAB, 0xCD, 0xFF, 0x00, 0xEF, 0xFF, 0xD9])
-        );
+        assert!(bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xAB, 0xCD, 0xFF, 0x00, 0xEF, 0xFF, 0xD9]));
         assert_eq!(
             bytes.len(),
             original.len() - (4 + EXIF.len()),
             "exactly the EXIF segment went"
         );
         // Nor is the original kept anywhere in the database.
-        let stored = app
-            .app()
-            .store
-            .attachments_for(uuid_of(&app, id).await)
-            .await
-            .unwrap();
+        let stored = app.app().store.attachments_for(uuid_of(&app, id).await).await.unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].byte_size as usize, bytes.len());
 
@@ -912,10 +823,7 @@ both_databases!(
         assert_eq!(s, StatusCode::CREATED);
         let (_, one) = get_json(
             &app,
-            &format!(
-                "/requests/{}.json",
-                body[0]["service_request_id"].as_str().unwrap()
-            ),
+            &format!("/requests/{}.json", body[0]["service_request_id"].as_str().unwrap()),
         )
         .await;
         assert_eq!(one[0]["media_url"], "https://photos.example.org/p/1.jpg");
@@ -926,12 +834,7 @@ both_databases!(
 );
 
 async fn uuid_of(app: &TestApp, tracking: &str) -> uuid::Uuid {
-    app.app()
-        .store
-        .request_by_tracking(J, tracking)
-        .await
-        .unwrap()
-        .id
+    app.app().store.request_by_tracking(J, tracking).await.unwrap().id
 }
 
 both_databases!(
@@ -962,10 +865,7 @@ both_databases!(
         .await;
         assert_eq!(
             (s, codes(&errs)),
-            (
-                StatusCode::BAD_REQUEST,
-                vec!["LOCATION_REQUIRED".to_owned()]
-            )
+            (StatusCode::BAD_REQUEST, vec!["LOCATION_REQUIRED".to_owned()])
         );
         let mut tokens = Vec::new();
         for i in 0..5 {
@@ -1009,222 +909,188 @@ both_databases!(
             );
         }
         let (s, errs) = get_json(&app, "/tokens/0000000000000000.json").await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::NOT_FOUND, vec!["NOT_FOUND".to_owned()])
-        );
+        assert_eq!((s, codes(&errs)), (StatusCode::NOT_FOUND, vec!["NOT_FOUND".to_owned()]));
     }
 );
 
-both_databases!(
-    open311_token_submissions_survive_a_crash,
-    |db: TestDb| async move {
-        // Seed the catalog with a first run, then submit to a real process and
-        // kill it at once: after a restart every token resolves.
-        let mut app = TestApp::demo(db).await;
-        extra_services(&app).await;
-        let k = key(&app, &["open311:write"]).await;
-        app.stop().await;
-        let proc = crate::helpers::Proc::serve(&app.db, &[]).await;
-        let client = reqwest::Client::new();
-        let mut tokens = Vec::new();
-        for i in 0..20 {
-            let d = format!("Crash-test fridge {i}");
-            let r = client
-                .post(format!("{}/open311/v2/requests.json", proc.base))
-                .form(&[
-                    ("api_key", k.as_str()),
-                    ("service_code", TOKEN_SERVICE),
-                    ("address_string", "9 River Rd"),
-                    ("description", &d),
-                ])
+both_databases!(open311_token_submissions_survive_a_crash, |db: TestDb| async move {
+    // Seed the catalog with a first run, then submit to a real process and
+    // kill it at once: after a restart every token resolves.
+    let mut app = TestApp::demo(db).await;
+    extra_services(&app).await;
+    let k = key(&app, &["open311:write"]).await;
+    app.stop().await;
+    let proc = crate::helpers::Proc::serve(&app.db, &[]).await;
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        let d = format!("Crash-test fridge {i}");
+        let r = client
+            .post(format!("{}/open311/v2/requests.json", proc.base))
+            .form(&[
+                ("api_key", k.as_str()),
+                ("service_code", TOKEN_SERVICE),
+                ("address_string", "9 River Rd"),
+                ("description", &d),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        tokens.push(v[0]["token"].as_str().unwrap().to_owned());
+    }
+    proc.kill9();
+    let proc = crate::helpers::Proc::serve(&app.db, &[]).await;
+    // A claim interrupted by the crash is a lease: taken again when it runs out.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for t in &tokens {
+        loop {
+            let v: Value = client
+                .get(format!("{}/open311/v2/tokens/{t}.json", proc.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v[0]["service_request_id"].is_string() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "token {t} was lost: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let v: Value = client
+        .get(format!(
+            "{}/open311/v2/requests.json?service_code={TOKEN_SERVICE}",
+            proc.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let crash: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["description"].as_str().unwrap_or("").starts_with("Crash-test"))
+        .collect();
+    assert!(crash.len() >= 20, "{} of 20 submissions became requests", crash.len());
+    proc.terminate();
+});
+
+both_databases!(open311_updates_feed_and_back_office_pushes, |db: TestDb| async move {
+    let app = TestApp::demo(db).await;
+    let writer = key(&app, &["open311:write"]).await;
+    let office = key(&app, &["requests:update"]).await;
+    let (_, body) = post_form(
+        &app,
+        "/requests.json",
+        &[
+            ("api_key", writer.as_str()),
+            ("service_code", "pothole"),
+            ("lat", "39.78"),
+            ("long", "-89.65"),
+            ("attribute[SIZE]", "small"),
+        ],
+    )
+    .await;
+    let id = body[0]["service_request_id"].as_str().unwrap().to_owned();
+    let t0 = Utc::now() - chrono::Duration::seconds(1);
+    let push = |status: &'static str, note: Option<&'static str>, k: String| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            let mut f = vec![
+                ("api_key", k),
+                ("service_request_id", id),
+                ("status", status.to_owned()),
+            ];
+            if let Some(n) = note {
+                f.push(("description", n.to_owned()));
+            }
+            let r = app
+                .client
+                .post(url(app, "/servicerequestupdates.json"))
+                .form(&f)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), StatusCode::CREATED);
-            let v: Value = r.json().await.unwrap();
-            tokens.push(v[0]["token"].as_str().unwrap().to_owned());
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap())
         }
-        proc.kill9();
-        let proc = crate::helpers::Proc::serve(&app.db, &[]).await;
-        // A claim interrupted by the crash is a lease: taken again when it runs out.
-        let deadline = Instant::now() + Duration::from_secs(90);
-        for t in &tokens {
-            loop {
-                let v: Value = client
-                    .get(format!("{}/open311/v2/tokens/{t}.json", proc.base))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                if v[0]["service_request_id"].is_string() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "token {t} was lost: {v}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        let v: Value = client
-            .get(format!(
-                "{}/open311/v2/requests.json?service_code={TOKEN_SERVICE}",
-                proc.base
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let crash: Vec<&Value> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                r["description"]
-                    .as_str()
-                    .unwrap_or("")
-                    .starts_with("Crash-test")
-            })
-            .collect();
-        assert!(
-            crash.len() >= 20,
-            "{} of 20 submissions became requests",
-            crash.len()
-        );
-        proc.terminate();
-    }
-);
-
-both_databases!(
-    open311_updates_feed_and_back_office_pushes,
-    |db: TestDb| async move {
-        let app = TestApp::demo(db).await;
-        let writer = key(&app, &["open311:write"]).await;
-        let office = key(&app, &["requests:update"]).await;
-        let (_, body) = post_form(
-            &app,
-            "/requests.json",
-            &[
-                ("api_key", writer.as_str()),
-                ("service_code", "pothole"),
-                ("lat", "39.78"),
-                ("long", "-89.65"),
-                ("attribute[SIZE]", "small"),
-            ],
-        )
-        .await;
-        let id = body[0]["service_request_id"].as_str().unwrap().to_owned();
-        let t0 = Utc::now() - chrono::Duration::seconds(1);
-        let push = |status: &'static str, note: Option<&'static str>, k: String| {
-            let id = id.clone();
-            let app = &app;
-            async move {
-                let mut f = vec![
-                    ("api_key", k),
-                    ("service_request_id", id),
-                    ("status", status.to_owned()),
-                ];
-                if let Some(n) = note {
-                    f.push(("description", n.to_owned()));
-                }
-                let r = app
-                    .client
-                    .post(url(app, "/servicerequestupdates.json"))
-                    .form(&f)
-                    .send()
-                    .await
-                    .unwrap();
-                let s = r.status();
-                (s, r.json::<Value>().await.unwrap())
-            }
-        };
-        // Without the scope: 403; an unknown status: 400.
-        let (s, errs) = push("in_progress", None, writer.clone()).await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::FORBIDDEN, vec!["API_KEY_SCOPE".to_owned()])
-        );
-        let (s, errs) = push("asleep", None, office.clone()).await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (StatusCode::BAD_REQUEST, vec!["UNKNOWN_STATUS".to_owned()])
-        );
-        // Richer statuses, with a note; Open311 sees open/closed.
-        let (s, up) = push("in_progress", Some("Crew dispatched."), office.clone()).await;
-        assert_eq!(s, StatusCode::OK, "{up}");
-        let first_update = up[0]["update_id"].as_str().unwrap().to_owned();
-        let (_, one) = get_json(&app, &format!("/requests/{id}.json?extensions=true")).await;
-        assert_eq!(
-            (
-                one[0]["status"].as_str(),
-                one[0]["detailed_status"].as_str()
-            ),
-            (Some("open"), Some("in_progress"))
-        );
-        assert_eq!(one[0]["status_notes"], "Crew dispatched.");
-        let (s, _) = push("fixed", Some("Patched."), office.clone()).await;
-        assert_eq!(s, StatusCode::OK);
-        let (_, one) = get_json(&app, &format!("/requests/{id}.json")).await;
-        assert_eq!(one[0]["status"], "closed");
-        // Closing a closed request is refused (reopen first); `open` reopens.
-        let (s, errs) = push("closed", None, office.clone()).await;
-        assert_eq!(
-            (s, codes(&errs)),
-            (
-                StatusCode::BAD_REQUEST,
-                vec!["INVALID_STATUS_TRANSITION".to_owned()]
-            )
-        );
-        let (s, _) = push("open", Some("It came back."), office.clone()).await;
-        assert_eq!(s, StatusCode::OK);
-        let (_, one) = get_json(&app, &format!("/requests/{id}.json?extensions=true")).await;
-        assert_eq!(
-            (
-                one[0]["status"].as_str(),
-                one[0]["detailed_status"].as_str()
-            ),
-            (Some("open"), Some("reopen"))
-        );
-        // An internal note (GraphQL, staff) never shows in the feed.
-        let admin = app.admin().await;
-        app.data_as(
+    };
+    // Without the scope: 403; an unknown status: 400.
+    let (s, errs) = push("in_progress", None, writer.clone()).await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::FORBIDDEN, vec!["API_KEY_SCOPE".to_owned()])
+    );
+    let (s, errs) = push("asleep", None, office.clone()).await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::BAD_REQUEST, vec!["UNKNOWN_STATUS".to_owned()])
+    );
+    // Richer statuses, with a note; Open311 sees open/closed.
+    let (s, up) = push("in_progress", Some("Crew dispatched."), office.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{up}");
+    let first_update = up[0]["update_id"].as_str().unwrap().to_owned();
+    let (_, one) = get_json(&app, &format!("/requests/{id}.json?extensions=true")).await;
+    assert_eq!(
+        (one[0]["status"].as_str(), one[0]["detailed_status"].as_str()),
+        (Some("open"), Some("in_progress"))
+    );
+    assert_eq!(one[0]["status_notes"], "Crew dispatched.");
+    let (s, _) = push("fixed", Some("Patched."), office.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, one) = get_json(&app, &format!("/requests/{id}.json")).await;
+    assert_eq!(one[0]["status"], "closed");
+    // Closing a closed request is refused (reopen first); `open` reopens.
+    let (s, errs) = push("closed", None, office.clone()).await;
+    assert_eq!(
+        (s, codes(&errs)),
+        (StatusCode::BAD_REQUEST, vec!["INVALID_STATUS_TRANSITION".to_owned()])
+    );
+    let (s, _) = push("open", Some("It came back."), office.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, one) = get_json(&app, &format!("/requests/{id}.json?extensions=true")).await;
+    assert_eq!(
+        (one[0]["status"].as_str(), one[0]["detailed_status"].as_str()),
+        (Some("open"), Some("reopen"))
+    );
+    // An internal note (GraphQL, staff) never shows in the feed.
+    let admin = app.admin().await;
+    app.data_as(
         &admin,
         "mutation($id: ID!) { addNote(id: $id, body: \"Internal: budget code 7731\", visibility: INTERNAL) { kind } }",
         json!({ "id": uuid_of(&app, &id).await.to_string() }),
     )
     .await;
 
-        let since = format!(
-            "/servicerequestupdates.json?start_date={}",
-            urlencode(&t0.to_rfc3339())
-        );
-        let (s, feed) = get_json(&app, &since).await;
-        assert_eq!(s, StatusCode::OK);
-        let mine: Vec<&Value> = feed
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|u| u["service_request_id"] == id.as_str())
-            .collect();
-        let statuses: Vec<&str> = mine.iter().map(|u| u["status"].as_str().unwrap()).collect();
-        assert_eq!(statuses, ["in_progress", "fixed", "reopen"], "{mine:?}");
-        assert_eq!(mine[0]["update_id"], first_update.as_str());
-        assert_eq!(mine[0]["description"], "Crew dispatched.");
-        let (_, xml) = get(&app, &since.replace(".json", ".xml")).await;
-        assert!(
-            xml.contains("<service_requests_updates><request_update>")
-                && xml.contains("<status>reopen</status>")
-        );
-        assert!(
-            !xml.contains("budget code")
-                && !serde_json::to_string(&feed)
-                    .unwrap()
-                    .contains("budget code")
-        );
-        // A window in the past is empty.
-        let (_, old) = get_json(&app, "/servicerequestupdates.json?start_date=2001-01-01T00:00:00Z&end_date=2001-02-01T00:00:00Z").await;
-        assert_eq!(old, json!([]));
-    }
-);
+    let since = format!("/servicerequestupdates.json?start_date={}", urlencode(&t0.to_rfc3339()));
+    let (s, feed) = get_json(&app, &since).await;
+    assert_eq!(s, StatusCode::OK);
+    let mine: Vec<&Value> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["service_request_id"] == id.as_str())
+        .collect();
+    let statuses: Vec<&str> = mine.iter().map(|u| u["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["in_progress", "fixed", "reopen"], "{mine:?}");
+    assert_eq!(mine[0]["update_id"], first_update.as_str());
+    assert_eq!(mine[0]["description"], "Crew dispatched.");
+    let (_, xml) = get(&app, &since.replace(".json", ".xml")).await;
+    assert!(xml.contains("<service_requests_updates><request_update>") && xml.contains("<status>reopen</status>"));
+    assert!(!xml.contains("budget code") && !serde_json::to_string(&feed).unwrap().contains("budget code"));
+    // A window in the past is empty.
+    let (_, old) = get_json(
+        &app,
+        "/servicerequestupdates.json?start_date=2001-01-01T00:00:00Z&end_date=2001-02-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(old, json!([]));
+});

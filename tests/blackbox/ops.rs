@@ -28,7 +28,10 @@ both_databases!(health_readiness_and_metrics, |db: TestDb| async move {
     }
     let missing = c.get(app.url("/no/such/thing")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(missing.json::<serde_json::Value>().await.unwrap()["errors"][0]["code"], "NOT_FOUND");
+    assert_eq!(
+        missing.json::<serde_json::Value>().await.unwrap()["errors"][0]["code"],
+        "NOT_FOUND"
+    );
 });
 
 both_databases!(graphiql_and_query_limits, |db: TestDb| async move {
@@ -46,11 +49,18 @@ both_databases!(graphiql_and_query_limits, |db: TestDb| async move {
     for _ in 0..15 {
         deep = format!("name ofType {{ {deep} }}");
     }
-    let body = app.gql(&format!("{{ __schema {{ types {{ fields {{ type {{ {deep} }} }} }} }} }}"), json!({})).await;
+    let body = app
+        .gql(
+            &format!("{{ __schema {{ types {{ fields {{ type {{ {deep} }} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
     let msg = body["errors"][0]["message"].as_str().unwrap_or("").to_lowercase();
     assert!(msg.contains("deep"), "{body}");
     // Too complex: refused before it runs.
-    let big: String = (0..1500).map(|i| format!("a{i}: serviceRequests(first: 1) {{ totalCount }} ")).collect();
+    let big: String = (0..1500)
+        .map(|i| format!("a{i}: serviceRequests(first: 1) {{ totalCount }} "))
+        .collect();
     let body = app.gql(&format!("{{ {big} }}"), json!({})).await;
     let msg = body["errors"][0]["message"].as_str().unwrap_or("").to_lowercase();
     assert!(msg.contains("complex"), "{body}");

@@ -16,7 +16,10 @@ async fn secrets(app: &TestApp) -> BTreeSet<String> {
     let b = conn.get_database_backend();
     let mut out = BTreeSet::new();
     for row in conn
-        .query_all_raw(Statement::from_string(b, "SELECT first_name, last_name, email, phone FROM contacts"))
+        .query_all_raw(Statement::from_string(
+            b,
+            "SELECT first_name, last_name, email, phone FROM contacts",
+        ))
         .await
         .unwrap()
     {
@@ -55,7 +58,10 @@ async fn secrets(app: &TestApp) -> BTreeSet<String> {
     // First names alone are too short to search for honestly ("Ana" is in
     // "Banana"); the rest are distinctive.
     out.retain(|s| s.len() >= 6);
-    assert!(out.len() > 50, "the demo should have plenty of personal data to look for");
+    assert!(
+        out.len() > 50,
+        "the demo should have plenty of personal data to look for"
+    );
     out
 }
 
@@ -94,7 +100,10 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
     assert_eq!(seen, 200);
     // …by id and tracking number too, and their histories.
     let one: Value = app
-        .data("{ serviceRequests(first: 20) { edges { node { id trackingNumber } } } }", json!({}))
+        .data(
+            "{ serviceRequests(first: 20) { edges { node { id trackingNumber } } } }",
+            json!({}),
+        )
         .await;
     for e in one["serviceRequests"]["edges"].as_array().unwrap() {
         let n = &e["node"];
@@ -103,12 +112,28 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
                 .await
                 .to_string(),
         );
-        bodies.push(app.gql("query($i: ID!) { requestHistory(id: $i) { body data actorId } }", json!({ "i": n["id"] })).await.to_string());
+        bodies.push(
+            app.gql(
+                "query($i: ID!) { requestHistory(id: $i) { body data actorId } }",
+                json!({ "i": n["id"] }),
+            )
+            .await
+            .to_string(),
+        );
     }
     // Other public documents.
     bodies.push(app.gql("{ serviceDefinitions { code name description attributes { code description } } departments { code name } jurisdictions { id name } me { email } apiKeyScopes { name } }", json!({})).await.to_string());
     for path in ["/healthz", "/readyz", "/metrics", "/auth/providers"] {
-        bodies.push(app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap());
+        bodies.push(
+            app.client
+                .get(app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
     }
     // Search: every public request's search view, and no personal datum is
     // findable — not as a hit, not in a count, not in a facet.
@@ -140,8 +165,17 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
                 json!({ "q": secret }),
             )
             .await;
-        assert_eq!(body["data"]["search"]["total"], 0, "an anonymous search for a private value found something: {body}");
-        assert!(body["data"]["search"]["facets"]["status"].as_array().unwrap().is_empty(), "{body}");
+        assert_eq!(
+            body["data"]["search"]["total"], 0,
+            "an anonymous search for a private value found something: {body}"
+        );
+        assert!(
+            body["data"]["search"]["facets"]["status"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{body}"
+        );
     }
     for service in ["pothole", "missed-trash", "code-violation", "graffiti"] {
         bodies.push(
@@ -160,7 +194,15 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
         "/open311/v2/servicerequestupdates.json?start_date=2000-01-01T00:00:00Z&end_date=2100-01-01T00:00:00Z",
         "/open311/v2/services.json",
     ] {
-        let text = app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+        let text = app
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(text.len() > 100, "{path}: {text}");
         bodies.push(text);
     }
@@ -170,6 +212,12 @@ both_databases!(no_public_surface_returns_personal_data, |db: TestDb| async move
     }
     // The test can see the data when it is allowed to: staff of Sanitation do.
     let staff = crate::helpers::As::User(app.user("san@riverbend.example", &["staff@sanitation"]).await);
-    let body = app.gql_as(&staff, EVERYTHING, json!({ "after": null })).await.to_string();
-    assert!(!leaks(&body, &secrets).is_empty(), "staff should see their department's reporters");
+    let body = app
+        .gql_as(&staff, EVERYTHING, json!({ "after": null }))
+        .await
+        .to_string();
+    assert!(
+        !leaks(&body, &secrets).is_empty(),
+        "staff should see their department's reporters"
+    );
 });

@@ -77,10 +77,13 @@ both_databases!(
             .sum();
         assert_eq!(by_service, 200);
         let potholes = app
-        .data("{ serviceRequests(first: 1, filter: { serviceCodes: [\"pothole\"] }) { totalCount } }", json!({}))
-        .await["serviceRequests"]["totalCount"]
-        .as_u64()
-        .unwrap();
+            .data(
+                "{ serviceRequests(first: 1, filter: { serviceCodes: [\"pothole\"] }) { totalCount } }",
+                json!({}),
+            )
+            .await["serviceRequests"]["totalCount"]
+            .as_u64()
+            .unwrap();
         assert!(potholes > 0);
         assert_eq!(facet(&all, "service", "pothole"), potholes);
         let open = app
@@ -122,10 +125,7 @@ both_databases!(
         let snippet = &hit["snippets"][0];
         assert_eq!(snippet["field"], "DESCRIPTION");
         assert!(
-            snippet["html"]
-                .as_str()
-                .unwrap()
-                .contains("<mark>sinkhole</mark>"),
+            snippet["html"].as_str().unwrap().contains("<mark>sinkhole</mark>"),
             "{snippet}"
         );
         let range = &snippet["highlights"][0];
@@ -141,12 +141,12 @@ both_databases!(
 
         // Spanish stemming and folded accents.
         let es = submit(
-        &app,
-        &anon,
-        json!({ "serviceCode": "streetlight", "description": "Las farolas de la avenida Colón están apagadas",
+            &app,
+            &anon,
+            json!({ "serviceCode": "streetlight", "description": "Las farolas de la avenida Colón están apagadas",
                 "lat": 39.7790, "long": -89.6440, "attributes": { "POLE": "SL-1234", "PROBLEM": "out" } }),
-    )
-    .await;
+        )
+        .await;
         app.settle().await;
         for q in ["farola apagada", "colon", "COLÓN", "farolas avenida"] {
             let r = search(&app, json!({ "q": q })).await;
@@ -157,20 +157,16 @@ both_databases!(
         }
 
         // Filters hold together with the text.
-        let none = search(
-            &app,
-            json!({ "q": "sinkhole", "f": { "serviceCodes": ["graffiti"] } }),
-        )
-        .await;
+        let none = search(&app, json!({ "q": "sinkhole", "f": { "serviceCodes": ["graffiti"] } })).await;
         assert_eq!(none["total"], 0);
         assert!(none["facets"]["service"].as_array().unwrap().is_empty());
-        let closed = search(
+        let closed = search(&app, json!({ "q": "sinkhole", "f": { "open311Status": "CLOSED" } })).await;
+        assert_eq!(closed["total"], 0);
+        let near = search(
             &app,
-            json!({ "q": "sinkhole", "f": { "open311Status": "CLOSED" } }),
+            json!({ "f": { "near": { "lat": 39.7817, "long": -89.6501, "radiusM": 30.0 } }, "sort": "DISTANCE" }),
         )
         .await;
-        assert_eq!(closed["total"], 0);
-        let near = search(&app, json!({ "f": { "near": { "lat": 39.7817, "long": -89.6501, "radiusM": 30.0 } }, "sort": "DISTANCE" })).await;
         assert_eq!(ids(&near)[0], id);
         assert!(near["hits"][0]["distanceM"].as_f64().unwrap() < 1.0);
         let from = search(
@@ -193,22 +189,19 @@ both_databases!(
     .await;
         assert_eq!(boxed["total"], 0, "the request lies north of the box");
         let since = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
-        let recent = search(
-            &app,
-            json!({ "f": { "requestedFrom": since }, "sort": "NEWEST" }),
-        )
-        .await;
+        let recent = search(&app, json!({ "f": { "requestedFrom": since }, "sort": "NEWEST" })).await;
         assert_eq!(recent["total"], 2);
-        assert_eq!(
-            ids(&recent),
-            vec![es["id"].as_str().unwrap().to_owned(), id.clone()]
-        );
+        assert_eq!(ids(&recent), vec![es["id"].as_str().unwrap().to_owned(), id.clone()]);
 
         // Paging with cursors visits every result once.
         let mut seen = std::collections::BTreeSet::new();
         let mut after: Option<String> = None;
         loop {
-            let page = search(&app, json!({ "f": { "serviceCodes": ["pothole"] }, "sort": "OLDEST", "first": 7, "after": after })).await;
+            let page = search(
+                &app,
+                json!({ "f": { "serviceCodes": ["pothole"] }, "sort": "OLDEST", "first": 7, "after": after }),
+            )
+            .await;
             for i in ids(&page) {
                 assert!(seen.insert(i), "a request came twice");
             }
@@ -226,24 +219,13 @@ both_databases!(
     |db: TestDb| async move {
         let app = TestApp::demo(db).await;
         let admin = app.admin().await;
-        let pw_staff = As::User(
-            app.user("pw.searcher@riverbend.example", &["staff@public-works"])
-                .await,
-        );
-        let parks = As::User(
-            app.user("parks.searcher@riverbend.example", &["staff@parks"])
-                .await,
-        );
-        let san = As::User(
-            app.user("san.searcher@riverbend.example", &["staff@sanitation"])
-                .await,
-        );
+        let pw_staff = As::User(app.user("pw.searcher@riverbend.example", &["staff@public-works"]).await);
+        let parks = As::User(app.user("parks.searcher@riverbend.example", &["staff@parks"]).await);
+        let san = As::User(app.user("san.searcher@riverbend.example", &["staff@sanitation"]).await);
         let resident = As::User(app.user("curious.neighbor@example.net", &[]).await);
 
         // A Public Works request with a reporter and an internal note.
-        let r = app
-            .submit_pothole("Crumbling edge of the road by the bakery")
-            .await;
+        let r = app.submit_pothole("Crumbling edge of the road by the bakery").await;
         app.data_as(
         &admin,
         "mutation($i: ID!) { addNote(id: $i, body: \"Xylophonist next door saw the truck\", visibility: INTERNAL) { id } }",
@@ -295,11 +277,7 @@ both_databases!(
         ] {
             let v = search_as(&app, who, json!({ "q": "xylophonist" })).await;
             if findable {
-                assert_eq!(
-                    ids(&v),
-                    vec![r["id"].as_str().unwrap().to_owned()],
-                    "{name}: {v}"
-                );
+                assert_eq!(ids(&v), vec![r["id"].as_str().unwrap().to_owned()], "{name}: {v}");
                 assert!(
                     v["hits"][0]["snippets"]
                         .as_array()
@@ -310,10 +288,7 @@ both_databases!(
                 );
             } else {
                 assert_eq!(count(&v), 0, "{name} found an internal note: {v}");
-                assert!(
-                    empty_facets(&v),
-                    "{name} sees facet counts of an internal note: {v}"
-                );
+                assert!(empty_facets(&v), "{name} sees facet counts of an internal note: {v}");
             }
             // The reporter's name and email likewise.
             for q in ["Quill", "zed.quill@example.net"] {
@@ -366,9 +341,7 @@ both_databases!(
                 json!({}),
             )
             .await;
-        let As::User(pw) = &pw_staff else {
-            unreachable!()
-        };
+        let As::User(pw) = &pw_staff else { unreachable!() };
         let entry = log["auditLog"]
             .as_array()
             .unwrap()
@@ -393,16 +366,17 @@ both_databases!(
         let admin = app.admin().await;
         let anon = As::Anonymous;
         let r = submit(
-        &app,
-        &anon,
-        json!({ "serviceCode": "pothole", "description": "Deep pothole in the right lane by the school",
+            &app,
+            &anon,
+            json!({ "serviceCode": "pothole", "description": "Deep pothole in the right lane by the school",
                 "lat": 39.7850, "long": -89.6450, "attributes": { "SIZE": "large", "HAZARD": "yes" } }),
-    )
-    .await;
+        )
+        .await;
         let id = r["id"].as_str().unwrap().to_owned();
         app.settle().await;
 
-        let q = json!({ "s": "pothole", "lat": 39.7851, "long": -89.6451, "d": "big pothole in right lane near school" });
+        let q =
+            json!({ "s": "pothole", "lat": 39.7851, "long": -89.6451, "d": "big pothole in right lane near school" });
         let found = app.data(DUPLICATES, q.clone()).await["possibleDuplicates"].clone();
         let first = &found[0];
         assert_eq!(first["request"]["id"], id.as_str(), "{found}");
@@ -431,23 +405,21 @@ both_databases!(
         ] {
             let f = app.data(DUPLICATES, vars.clone()).await["possibleDuplicates"].clone();
             assert!(
-                !f.as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|c| c["request"]["id"] == id.as_str()),
+                !f.as_array().unwrap().iter().any(|c| c["request"]["id"] == id.as_str()),
                 "{vars}: {f}"
             );
         }
         // Once closed, it is no longer a likely duplicate.
-        app.data_as(&admin, "mutation($i: ID!) { changeStatus(id: $i, status: CLOSED, publicNote: \"Filled\") { status } }", json!({ "i": id }))
+        app.data_as(
+            &admin,
+            "mutation($i: ID!) { changeStatus(id: $i, status: CLOSED, publicNote: \"Filled\") { status } }",
+            json!({ "i": id }),
+        )
         .await;
         app.settle().await;
         let f = app.data(DUPLICATES, q).await["possibleDuplicates"].clone();
         assert!(
-            !f.as_array()
-                .unwrap()
-                .iter()
-                .any(|c| c["request"]["id"] == id.as_str()),
+            !f.as_array().unwrap().iter().any(|c| c["request"]["id"] == id.as_str()),
             "{f}"
         );
 
@@ -474,11 +446,7 @@ both_databases!(
                 "INVALID_ARGUMENT",
             ),
         ] {
-            assert_eq!(
-                app.error_code(DUPLICATES, vars.clone()).await,
-                code,
-                "{vars}"
-            );
+            assert_eq!(app.error_code(DUPLICATES, vars.clone()).await, code, "{vars}");
         }
     }
 );
@@ -512,94 +480,76 @@ async fn search_rejects_bad_input_with_precise_codes() {
         ),
     ] {
         let body = app.gql(SEARCH, vars.clone()).await;
-        assert_eq!(
-            body["errors"][0]["extensions"]["code"], code,
-            "{vars}: {body}"
-        );
-        assert!(
-            body["data"].is_null() || body["data"]["search"].is_null(),
-            "{body}"
-        );
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "{vars}: {body}");
+        assert!(body["data"].is_null() || body["data"]["search"].is_null(), "{body}");
     }
     // Text that is all punctuation or markup is a search for nothing in particular, not an error.
     let v = search(&app, json!({ "q": "<script>\"' %%% ;--", "first": 1 })).await;
     assert!(v["total"].as_u64().is_some(), "{v}");
 }
 
-both_databases!(
-    reindex_rebuilds_the_index_from_the_database,
-    |db: TestDb| async move {
-        let out = run_cli(&["seed-demo"], &db, "");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = run_cli(&["reindex"], &db, "");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
-        assert!(
-            stdout
-                .trim_end()
-                .lines()
-                .last()
-                .unwrap()
-                .starts_with("reindexed 200 request(s)"),
-            "{stdout}"
-        );
-        assert!(
-            stderr.contains("reindex: 200/200 requests (100%)"),
-            "progress: {stderr}"
-        );
+both_databases!(reindex_rebuilds_the_index_from_the_database, |db: TestDb| async move {
+    let out = run_cli(&["seed-demo"], &db, "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_cli(&["reindex"], &db, "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("reindexed 200 request(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("reindex: 200/200 requests (100%)"),
+        "progress: {stderr}"
+    );
 
-        // The index on disk holds every request, without any server having run.
-        let data_dir = db.data_dir().unwrap().to_path_buf();
-        {
-            let index = SearchIndex::open(&SearchConfig::embedded(&data_dir))
-                .await
-                .unwrap();
-            assert!(!index.needs_rebuild());
-            let all = index
-                .search(&Viewer::Admin, &SearchQuery::new("riverbend").first(1))
-                .await
-                .unwrap();
-            assert_eq!(all.total, 200);
-            index.shutdown().await.unwrap();
-        }
-
-        // A running server holds the embedded index: reindex says so and changes nothing.
-        let server = Proc::serve(&db, &[]).await;
-        let out = run_cli(&["reindex"], &db, "");
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("another Townhall process"), "{stderr}");
-        assert_eq!(server.terminate().code(), Some(0));
-
-        // A lost index is rebuilt when the server starts.
-        std::fs::remove_dir_all(data_dir.join("search")).unwrap();
-        let server = Proc::serve(&db, &[]).await;
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let body: Value = client
-                .post(format!("{}/graphql", server.base))
-                .json(&json!({ "query": "{ search(first: 1) { total } }" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if body["data"]["search"]["total"] == 200 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the index was not rebuilt: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(server.terminate().code(), Some(0));
+    // The index on disk holds every request, without any server having run.
+    let data_dir = db.data_dir().unwrap().to_path_buf();
+    {
+        let index = SearchIndex::open(&SearchConfig::embedded(&data_dir)).await.unwrap();
+        assert!(!index.needs_rebuild());
+        let all = index
+            .search(&Viewer::Admin, &SearchQuery::new("riverbend").first(1))
+            .await
+            .unwrap();
+        assert_eq!(all.total, 200);
+        index.shutdown().await.unwrap();
     }
-);
+
+    // A running server holds the embedded index: reindex says so and changes nothing.
+    let server = Proc::serve(&db, &[]).await;
+    let out = run_cli(&["reindex"], &db, "");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another Townhall process"), "{stderr}");
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // A lost index is rebuilt when the server starts.
+    std::fs::remove_dir_all(data_dir.join("search")).unwrap();
+    let server = Proc::serve(&db, &[]).await;
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let body: Value = client
+            .post(format!("{}/graphql", server.base))
+            .json(&json!({ "query": "{ search(first: 1) { total } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["data"]["search"]["total"] == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the index was not rebuilt: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+});

@@ -104,8 +104,14 @@ impl fmt::Display for Action {
 /// Scopes an administrator may give an API key.
 pub const SCOPES: [(&str, &str); 3] = [
     ("open311:write", "submit requests (Open311 POST requests)"),
-    ("requests:update", "change status and add public notes (Open311 POST servicerequestupdates)"),
-    ("requests:read_private", "read reporters' contact details and internal notes"),
+    (
+        "requests:update",
+        "change status and add public notes (Open311 POST servicerequestupdates)",
+    ),
+    (
+        "requests:read_private",
+        "read reporters' contact details and internal notes",
+    ),
 ];
 
 const MODEL: &str = r#"
@@ -170,7 +176,12 @@ async fn build(lines: &[PolicyLine]) -> Result<Enforcer, PolicyError> {
             other => return Err(PolicyError(format!("unknown policy type `{other}`"))),
         };
         if l.values.len() != expected {
-            return Err(PolicyError(format!("a `{}` line has {} fields, not {}", l.ptype, expected, l.values.len())));
+            return Err(PolicyError(format!(
+                "a `{}` line has {} fields, not {}",
+                l.ptype,
+                expected,
+                l.values.len()
+            )));
         }
         text.push_str(&l.ptype);
         for v in &l.values {
@@ -179,8 +190,12 @@ async fn build(lines: &[PolicyLine]) -> Result<Enforcer, PolicyError> {
         }
         text.push('\n');
     }
-    let model = DefaultModel::from_str(MODEL).await.map_err(|e| PolicyError(e.to_string()))?;
-    Enforcer::new(model, StringAdapter::new(text)).await.map_err(|e| PolicyError(e.to_string()))
+    let model = DefaultModel::from_str(MODEL)
+        .await
+        .map_err(|e| PolicyError(e.to_string()))?;
+    Enforcer::new(model, StringAdapter::new(text))
+        .await
+        .map_err(|e| PolicyError(e.to_string()))
 }
 
 impl Authorizer {
@@ -299,8 +314,14 @@ mod tests {
         assert!(!a.can(&anon, Action::ManagePolicies, None));
 
         let all = vec!["parks".to_owned(), "public-works".to_owned()];
-        assert_eq!(a.departments_for(&parks, Action::ReadPrivate, &all), vec!["parks".to_owned()]);
-        assert_eq!(a.departments_for(&admin, Action::ReadPrivate, &all), vec!["*".to_owned()]);
+        assert_eq!(
+            a.departments_for(&parks, Action::ReadPrivate, &all),
+            vec!["parks".to_owned()]
+        );
+        assert_eq!(
+            a.departments_for(&admin, Action::ReadPrivate, &all),
+            vec!["*".to_owned()]
+        );
     }
 
     #[tokio::test]
@@ -321,7 +342,10 @@ mod tests {
         lines.push(g(&user, "staff", "parks"));
         a.reload(&lines).await.unwrap();
         assert!(a.can(&user, Action::ChangeStatus, Some("parks")));
-        let bad = vec![PolicyLine { ptype: "p".into(), values: vec!["a, b".into(), "*".into(), "x".into(), "y".into()] }];
+        let bad = vec![PolicyLine {
+            ptype: "p".into(),
+            values: vec!["a, b".into(), "*".into(), "x".into(), "y".into()],
+        }];
         assert!(Authorizer::new(&bad).await.is_err());
     }
 }

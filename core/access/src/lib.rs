@@ -17,6 +17,6 @@ pub mod principal;
 pub mod service;
 
 pub use authz::{Action, Authorizer, DEFAULT_POLICY, PolicyLine, SCOPES};
-pub use principal::{Principal, PrincipalKind, Role, RoleGrant};
 pub use oidc::{Oidc, OidcError, OidcLogin, OidcProvider};
+pub use principal::{Principal, PrincipalKind, Role, RoleGrant};
 pub use service::{AccessConfig, AccessService, ActiveSession, AuthError, Mailer, NewSession, actor};

@@ -18,8 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use tokio::sync::RwLock;
 use townhall_domain::clock::Clock;
@@ -122,12 +122,21 @@ const LOGIN_MAX_AGE_MINUTES: i64 = 15;
 /// Only same-site relative paths are followed after sign-in.
 fn safe_return_to(r: Option<&str>) -> Option<String> {
     let r = r?.trim();
-    let ok = r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') && r.len() <= 500 && !r.chars().any(char::is_control);
+    let ok = r.starts_with('/')
+        && !r.starts_with("//")
+        && !r.contains('\\')
+        && r.len() <= 500
+        && !r.chars().any(char::is_control);
     ok.then(|| r.to_owned())
 }
 
 impl Oidc {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, public_url: &str, providers: Vec<OidcProvider>) -> Result<Self, OidcError> {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        public_url: &str,
+        providers: Vec<OidcProvider>,
+    ) -> Result<Self, OidcError> {
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(StdDuration::from_secs(10))
@@ -195,7 +204,11 @@ impl Oidc {
         )
         .set_redirect_uri(self.redirect_uri(name)?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = client.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random);
+        let mut req = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
         for s in &p.cfg.scopes {
             if s != "openid" {
                 req = req.add_scope(Scope::new(s.clone()));
@@ -324,10 +337,16 @@ impl Oidc {
             .filter_map(|r| RoleGrant::parse(r).ok())
             .collect();
         for old in before.iter().filter(|r| !mapped.contains(r)) {
-            access.revoke_role(user.id, old).await.map_err(|e| OidcError::ExchangeFailed(e.to_string()))?;
+            access
+                .revoke_role(user.id, old)
+                .await
+                .map_err(|e| OidcError::ExchangeFailed(e.to_string()))?;
         }
         for new in &mapped {
-            access.grant_role(user.id, new).await.map_err(|e| OidcError::ExchangeFailed(e.to_string()))?;
+            access
+                .grant_role(user.id, new)
+                .await
+                .map_err(|e| OidcError::ExchangeFailed(e.to_string()))?;
         }
         let names: Vec<String> = mapped.iter().map(ToString::to_string).collect();
         self.store.set_oidc_roles(&issuer, &subject, &names).await?;

@@ -77,7 +77,9 @@ impl RoleGrant {
         }
         if domain.is_empty()
             || domain.len() > 64
-            || !domain.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*')
+            || !domain
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*')
         {
             return Err(format!("`{domain}` is not a department code"));
         }
@@ -156,7 +158,11 @@ impl Principal {
     }
 
     pub fn user_id(&self) -> Option<Uuid> {
-        if self.kind == PrincipalKind::User { self.id } else { None }
+        if self.kind == PrincipalKind::User {
+            self.id
+        } else {
+            None
+        }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -172,13 +178,19 @@ mod tests {
     fn parses_role_grants() {
         assert_eq!(
             RoleGrant::parse("staff@public-works").unwrap(),
-            RoleGrant { role: Role::Staff, domain: "public-works".into() }
+            RoleGrant {
+                role: Role::Staff,
+                domain: "public-works".into()
+            }
         );
         assert_eq!(RoleGrant::parse("admin").unwrap().domain, "*");
         assert!(RoleGrant::parse("staff").is_err());
         assert!(RoleGrant::parse("admin@parks").is_err());
         assert!(RoleGrant::parse("mayor").is_err());
         assert!(RoleGrant::parse("staff@Public Works").is_err());
-        assert_eq!(RoleGrant::parse("supervisor@parks").unwrap().to_string(), "supervisor@parks");
+        assert_eq!(
+            RoleGrant::parse("supervisor@parks").unwrap().to_string(),
+            "supervisor@parks"
+        );
     }
 }

@@ -178,7 +178,11 @@ pub fn check_email(email: &str) -> Result<String, AuthError> {
             !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@')
         })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok { Ok(e) } else { Err(AuthError::Invalid("that is not an email address".into())) }
+    if ok {
+        Ok(e)
+    } else {
+        Err(AuthError::Invalid("that is not an email address".into()))
+    }
 }
 
 pub struct AccessService {
@@ -201,12 +205,17 @@ impl AccessService {
         let now = clock.now();
         let defaults: Vec<PolicyRow> = Authorizer::default_lines()
             .into_iter()
-            .map(|l| PolicyRow { ptype: l.ptype, values: l.values })
+            .map(|l| PolicyRow {
+                ptype: l.ptype,
+                values: l.values,
+            })
             .collect();
         store.seed_policy(&defaults, now).await?;
         let version = store.version("access_policies").await?;
         let lines = Self::lines(&store).await?;
-        let authz = Authorizer::new(&lines).await.map_err(|e| AuthError::Internal(e.to_string()))?;
+        let authz = Authorizer::new(&lines)
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(Self {
             store,
             clock,
@@ -222,7 +231,10 @@ impl AccessService {
             .policy_rows()
             .await?
             .into_iter()
-            .map(|r| PolicyLine { ptype: r.ptype, values: r.values })
+            .map(|r| PolicyLine {
+                ptype: r.ptype,
+                values: r.values,
+            })
             .collect())
     }
 
@@ -242,7 +254,10 @@ impl AccessService {
             return Ok(false);
         }
         let lines = Self::lines(&self.store).await?;
-        self.authz.reload(&lines).await.map_err(|e| AuthError::Internal(e.to_string()))?;
+        self.authz
+            .reload(&lines)
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         self.seen_version.store(v, Ordering::SeqCst);
         tracing::info!(version = v, "access policy reloaded");
         Ok(true)
@@ -263,7 +278,9 @@ impl AccessService {
         let now = self.clock.now();
         let s = self.store.session(&id, now).await?.ok_or(AuthError::InvalidSession)?;
         if now - s.last_seen_at > Duration::minutes(5) {
-            self.store.touch_session(&id, now + self.config.session_idle, now).await?;
+            self.store
+                .touch_session(&id, now + self.config.session_idle, now)
+                .await?;
         }
         Ok(ActiveSession {
             principal: Principal::user(s.user.id, &s.user.email),
@@ -276,7 +293,14 @@ impl AccessService {
         let token = random_token(32);
         let csrf = random_token(32);
         self.store
-            .create_session(&sha256_hex(&token), user.id, &csrf, method, self.config.session_idle, now)
+            .create_session(
+                &sha256_hex(&token),
+                user.id,
+                &csrf,
+                method,
+                self.config.session_idle,
+                now,
+            )
             .await?;
         self.store.record_login(user.id, now).await?;
         Ok(NewSession {
@@ -310,7 +334,9 @@ impl AccessService {
             return Err(AuthError::TooManyAttempts);
         }
         let creds = self.store.user_credentials(&email).await?;
-        let hash = creds.as_ref().and_then(|(u, h)| if u.disabled { None } else { h.clone() });
+        let hash = creds
+            .as_ref()
+            .and_then(|(u, h)| if u.disabled { None } else { h.clone() });
         let pw = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash.unwrap_or_else(dummy_hash)))
             .await
@@ -338,7 +364,9 @@ impl AccessService {
             )));
         }
         if n > 256 {
-            return Err(AuthError::WeakPassword("a password may have at most 256 characters".into()));
+            return Err(AuthError::WeakPassword(
+                "a password may have at most 256 characters".into(),
+            ));
         }
         Ok(())
     }
@@ -375,9 +403,15 @@ impl AccessService {
             return Err(AuthError::Invalid("the name contains a control character".into()));
         }
         let hash = self.hash(password).await?;
-        match self.store.create_user(&email, &name, Some(hash), self.clock.now()).await {
+        match self
+            .store
+            .create_user(&email, &name, Some(hash), self.clock.now())
+            .await
+        {
             Ok(user) => {
-                let token = self.issue_token(user.id, "verify_email", self.config.verify_ttl).await?;
+                let token = self
+                    .issue_token(user.id, "verify_email", self.config.verify_ttl)
+                    .await?;
                 let link = format!("{}/account/verify?token={token}", self.config.public_url);
                 self.mail(
                     &email,
@@ -419,7 +453,9 @@ impl AccessService {
         if let Some((user, _)) = self.store.user_credentials(&email).await?
             && !user.disabled
         {
-            let token = self.issue_token(user.id, "reset_password", self.config.reset_ttl).await?;
+            let token = self
+                .issue_token(user.id, "reset_password", self.config.reset_ttl)
+                .await?;
             let link = format!("{}/account/reset?token={token}", self.config.public_url);
             self.mail(
                 &email,
@@ -471,12 +507,19 @@ impl AccessService {
 
     pub async fn grant_role(&self, user_id: Uuid, grant: &RoleGrant) -> Result<(), AuthError> {
         if matches!(grant.role, Role::Public | Role::Resident) {
-            return Err(AuthError::Invalid(format!("`{}` is implicit and cannot be granted", grant.role)));
+            return Err(AuthError::Invalid(format!(
+                "`{}` is implicit and cannot be granted",
+                grant.role
+            )));
         }
         self.store.user(user_id).await?;
         let line = PolicyRow {
             ptype: "g".into(),
-            values: vec![format!("user:{user_id}"), grant.role.as_str().into(), grant.domain.clone()],
+            values: vec![
+                format!("user:{user_id}"),
+                grant.role.as_str().into(),
+                grant.domain.clone(),
+            ],
         };
         self.store.add_policy_row(&line, self.clock.now()).await?;
         self.refresh().await?;
@@ -486,7 +529,11 @@ impl AccessService {
     pub async fn revoke_role(&self, user_id: Uuid, grant: &RoleGrant) -> Result<bool, AuthError> {
         let line = PolicyRow {
             ptype: "g".into(),
-            values: vec![format!("user:{user_id}"), grant.role.as_str().into(), grant.domain.clone()],
+            values: vec![
+                format!("user:{user_id}"),
+                grant.role.as_str().into(),
+                grant.domain.clone(),
+            ],
         };
         let removed = self.store.remove_policy_row(&line, self.clock.now()).await?;
         self.refresh().await?;
@@ -508,9 +555,17 @@ impl AccessService {
         // Validate it builds before storing it.
         let mut lines = Self::lines(&self.store).await?;
         lines.push(line.clone());
-        Authorizer::new(&lines).await.map_err(|e| AuthError::Invalid(e.to_string()))?;
+        Authorizer::new(&lines)
+            .await
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
         self.store
-            .add_policy_row(&PolicyRow { ptype: line.ptype, values: line.values }, self.clock.now())
+            .add_policy_row(
+                &PolicyRow {
+                    ptype: line.ptype,
+                    values: line.values,
+                },
+                self.clock.now(),
+            )
             .await?;
         self.refresh().await?;
         Ok(())
@@ -519,7 +574,13 @@ impl AccessService {
     pub async fn remove_policy(&self, line: PolicyLine) -> Result<bool, AuthError> {
         let removed = self
             .store
-            .remove_policy_row(&PolicyRow { ptype: line.ptype, values: line.values }, self.clock.now())
+            .remove_policy_row(
+                &PolicyRow {
+                    ptype: line.ptype,
+                    values: line.values,
+                },
+                self.clock.now(),
+            )
             .await?;
         self.refresh().await?;
         Ok(removed)
@@ -540,19 +601,31 @@ impl AccessService {
     ) -> Result<(ApiKeyRow, String), AuthError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(AuthError::Invalid("an API key needs a name of 1 to 200 plain characters".into()));
+            return Err(AuthError::Invalid(
+                "an API key needs a name of 1 to 200 plain characters".into(),
+            ));
         }
         for s in scopes {
             if !SCOPES.iter().any(|(known, _)| known == s) {
                 let known: Vec<&str> = SCOPES.iter().map(|(k, _)| *k).collect();
-                return Err(AuthError::Invalid(format!("unknown scope `{s}`; scopes are {}", known.join(", "))));
+                return Err(AuthError::Invalid(format!(
+                    "unknown scope `{s}`; scopes are {}",
+                    known.join(", ")
+                )));
             }
         }
         let prefix = random_token(6);
         let secret = random_token(24);
         let row = self
             .store
-            .create_api_key(name, &prefix, &sha256_hex(&secret), scopes, created_by, self.clock.now())
+            .create_api_key(
+                name,
+                &prefix,
+                &sha256_hex(&secret),
+                scopes,
+                created_by,
+                self.clock.now(),
+            )
             .await?;
         Ok((row, format!("th_{prefix}_{secret}")))
     }
@@ -563,10 +636,17 @@ impl AccessService {
         let (Some("th"), Some(prefix), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(AuthError::InvalidApiKey);
         };
-        if prefix.len() != 12 || secret.len() != 48 || !prefix.bytes().chain(secret.bytes()).all(|b| b.is_ascii_hexdigit()) {
+        if prefix.len() != 12
+            || secret.len() != 48
+            || !prefix.bytes().chain(secret.bytes()).all(|b| b.is_ascii_hexdigit())
+        {
             return Err(AuthError::InvalidApiKey);
         }
-        let row = self.store.api_key_by_prefix(prefix).await?.ok_or(AuthError::InvalidApiKey)?;
+        let row = self
+            .store
+            .api_key_by_prefix(prefix)
+            .await?
+            .ok_or(AuthError::InvalidApiKey)?;
         let matches: bool = sha256_hex(secret).as_bytes().ct_eq(row.secret_hash.as_bytes()).into();
         if !matches {
             return Err(AuthError::InvalidApiKey);

@@ -54,7 +54,10 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
             return parts.next().map(|s| s.trim().to_owned());
         }
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned())
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
 }
 
 fn client_ip(state: &ApiState, req: &Request) -> String {

@@ -77,9 +77,15 @@ impl ApiError {
                     .iter()
                     .map(|f| {
                         let mut m = async_graphql::indexmap::IndexMap::new();
-                        m.insert(async_graphql::Name::new("field"), async_graphql::Value::from(f.field.clone()));
+                        m.insert(
+                            async_graphql::Name::new("field"),
+                            async_graphql::Value::from(f.field.clone()),
+                        );
                         m.insert(async_graphql::Name::new("code"), async_graphql::Value::from(f.code));
-                        m.insert(async_graphql::Name::new("message"), async_graphql::Value::from(f.message.clone()));
+                        m.insert(
+                            async_graphql::Name::new("message"),
+                            async_graphql::Value::from(f.message.clone()),
+                        );
                         async_graphql::Value::Object(m)
                     })
                     .collect();
@@ -121,11 +127,19 @@ impl From<IntakeError> for ApiError {
             }
             IntakeError::Conflict(m) => {
                 tracing::info!(detail = %m, "conflict");
-                ApiError::new(StatusCode::CONFLICT, code, "the request changed at the same time; try again")
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    code,
+                    "the request changed at the same time; try again",
+                )
             }
             IntakeError::Unavailable(m) => {
                 tracing::warn!(detail = %m, "storage unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the service is busy; try again shortly")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code,
+                    "the service is busy; try again shortly",
+                )
             }
             IntakeError::Internal(m) => ApiError::internal(m),
         }
@@ -151,12 +165,20 @@ impl From<townhall_search::SearchError> for ApiError {
             },
             S::Unavailable(m) => {
                 tracing::warn!(detail = %m, "search unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, "search is unavailable; try again shortly")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code,
+                    "search is unavailable; try again shortly",
+                )
             }
             S::Engine(m) => {
                 let id = uuid::Uuid::now_v7();
                 tracing::error!(error_id = %id, cause = %m, "search engine failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("search failed (error id {id})"))
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code,
+                    format!("search failed (error id {id})"),
+                )
             }
             S::Store(s) => s.into(),
         }
@@ -194,7 +216,9 @@ impl From<townhall_plugin_host::PluginError> for ApiError {
         let code = e.code();
         match e {
             P::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, code, e.to_string()),
-            P::AlreadyInstalled(_) | P::ServiceConflict { .. } => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
+            P::AlreadyInstalled(_) | P::ServiceConflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, code, e.to_string())
+            }
             P::UnsupportedInterface { .. }
             | P::InvalidComponent(_)
             | P::SignatureRequired

@@ -52,7 +52,11 @@ pub async fn healthz() -> impl IntoResponse {
 
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
     match state.store().ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready", "database": "ok" }))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "status": "ready", "database": "ok" })),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
@@ -69,10 +73,13 @@ pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         return (StatusCode::NOT_FOUND, "metrics are disabled").into_response();
     };
     let pool = state.store().pool_stats();
-    metrics::gauge!("townhall_db_pool_connections", "pool" => "read", "state" => "total").set(f64::from(pool.read_size));
+    metrics::gauge!("townhall_db_pool_connections", "pool" => "read", "state" => "total")
+        .set(f64::from(pool.read_size));
     metrics::gauge!("townhall_db_pool_connections", "pool" => "read", "state" => "idle").set(f64::from(pool.read_idle));
-    metrics::gauge!("townhall_db_pool_connections", "pool" => "write", "state" => "total").set(f64::from(pool.write_size));
-    metrics::gauge!("townhall_db_pool_connections", "pool" => "write", "state" => "idle").set(f64::from(pool.write_idle));
+    metrics::gauge!("townhall_db_pool_connections", "pool" => "write", "state" => "total")
+        .set(f64::from(pool.write_size));
+    metrics::gauge!("townhall_db_pool_connections", "pool" => "write", "state" => "idle")
+        .set(f64::from(pool.write_idle));
     if let Ok(stats) = state.store().outbox_stats().await {
         metrics::gauge!("townhall_outbox_items", "state" => "pending").set(stats.pending as f64);
         metrics::gauge!("townhall_outbox_items", "state" => "dead").set(stats.dead as f64);

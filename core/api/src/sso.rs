@@ -21,10 +21,13 @@ use crate::error::ApiError;
 use crate::state::ApiState;
 
 fn oidc(state: &ApiState) -> Result<&Arc<townhall_access::Oidc>, ApiError> {
-    state
-        .oidc
-        .as_ref()
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "OIDC_UNKNOWN_PROVIDER", "single sign-on is not configured"))
+    state.oidc.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "OIDC_UNKNOWN_PROVIDER",
+            "single sign-on is not configured",
+        )
+    })
 }
 
 pub async fn providers(State(state): State<Arc<ApiState>>) -> Response {
@@ -37,7 +40,9 @@ pub async fn login(
     Path(provider): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let url = oidc(&state)?.begin(&provider, q.get("return_to").map(String::as_str)).await?;
+    let url = oidc(&state)?
+        .begin(&provider, q.get("return_to").map(String::as_str))
+        .await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())
 }
 
@@ -52,27 +57,48 @@ pub async fn callback(
         return Err(townhall_access::OidcError::Denied(detail).into());
     }
     let (Some(code), Some(st)) = (q.get("code"), q.get("state")) else {
-        return Err(ApiError::bad_request("OIDC_STATE_MISMATCH", "the provider's answer has no code or state"));
+        return Err(ApiError::bad_request(
+            "OIDC_STATE_MISMATCH",
+            "the provider's answer has no code or state",
+        ));
     };
     let done = o.complete(&provider, code, st, &state.access).await?;
-    let session = state.access.session_for(&done.user, &format!("oidc:{provider}")).await?;
+    let session = state
+        .access
+        .session_for(&done.user, &format!("oidc:{provider}"))
+        .await?;
     let max_age = state.access.config().session_idle.num_seconds();
     Ok((
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, done.return_to.clone()),
-            (header::SET_COOKIE, session_cookie(&session.token, state.config.cookie_secure, max_age).to_str().unwrap_or_default().to_owned()),
+            (
+                header::SET_COOKIE,
+                session_cookie(&session.token, state.config.cookie_secure, max_age)
+                    .to_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
         ],
     )
         .into_response())
 }
 
-pub async fn session(State(state): State<Arc<ApiState>>, Extension(auth): Extension<AuthContext>) -> Result<Response, ApiError> {
+pub async fn session(
+    State(state): State<Arc<ApiState>>,
+    Extension(auth): Extension<AuthContext>,
+) -> Result<Response, ApiError> {
     let Some(user_id) = auth.principal.user_id() else {
         return Err(ApiError::unauthenticated());
     };
     let user = state.store().user(user_id).await?;
-    let roles: Vec<String> = state.access.roles(user_id).await?.iter().map(ToString::to_string).collect();
+    let roles: Vec<String> = state
+        .access
+        .roles(user_id)
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(axum::Json(json!({
         "user": { "id": user.id, "email": user.email, "displayName": user.display_name, "roles": roles },
         "csrfToken": auth.csrf_token,

@@ -60,7 +60,13 @@ pub fn validate(
     for def in defs {
         let given = input.get(&def.code);
         let values: Vec<&str> = given
-            .map(|g| g.values().into_iter().map(str::trim).filter(|v| !v.is_empty()).collect())
+            .map(|g| {
+                g.values()
+                    .into_iter()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         if !def.variable {
             if !values.is_empty() {
@@ -112,7 +118,11 @@ fn normalize(def: &AttributeDef, values: &[&str]) -> Result<Value, FieldError> {
     }
     match def.datatype {
         Datatype::String | Datatype::Text => {
-            let max = if def.datatype == Datatype::String { MAX_STRING_LEN } else { MAX_TEXT_LEN };
+            let max = if def.datatype == Datatype::String {
+                MAX_STRING_LEN
+            } else {
+                MAX_TEXT_LEN
+            };
             let n = first.chars().count();
             if n > max {
                 return Err(invalid(
@@ -134,7 +144,10 @@ fn normalize(def: &AttributeDef, values: &[&str]) -> Result<Value, FieldError> {
                 }
             })
             .ok_or_else(|| {
-                invalid("ATTRIBUTE_INVALID", format!("`{}` must be a number, got `{}`", def.code, truncate(first, 40)))
+                invalid(
+                    "ATTRIBUTE_INVALID",
+                    format!("`{}` must be a number, got `{}`", def.code, truncate(first, 40)),
+                )
             }),
         Datatype::Datetime => DateTime::parse_from_rfc3339(first)
             .map(|t| Value::String(t.with_timezone(&Utc).to_rfc3339()))
@@ -150,7 +163,10 @@ fn normalize(def: &AttributeDef, values: &[&str]) -> Result<Value, FieldError> {
             }),
         Datatype::Singlevaluelist | Datatype::Multivaluelist => {
             if values.len() > MAX_LIST_VALUES {
-                return Err(invalid("ATTRIBUTE_INVALID", format!("`{}` has too many values", def.code)));
+                return Err(invalid(
+                    "ATTRIBUTE_INVALID",
+                    format!("`{}` has too many values", def.code),
+                ));
             }
             let mut keys = Vec::with_capacity(values.len());
             for v in values {
@@ -173,7 +189,9 @@ fn normalize(def: &AttributeDef, values: &[&str]) -> Result<Value, FieldError> {
             if def.datatype == Datatype::Singlevaluelist {
                 Ok(Value::String(first.to_owned()))
             } else {
-                Ok(Value::Array(keys.into_iter().map(|k| Value::String(k.to_owned())).collect()))
+                Ok(Value::Array(
+                    keys.into_iter().map(|k| Value::String(k.to_owned())).collect(),
+                ))
             }
         }
     }
@@ -202,8 +220,14 @@ mod tests {
             order: 0,
             description: format!("question {code}"),
             values: vec![
-                AttributeValueDef { key: "a".into(), name: "A".into() },
-                AttributeValueDef { key: "b".into(), name: "B".into() },
+                AttributeValueDef {
+                    key: "a".into(),
+                    name: "A".into(),
+                },
+                AttributeValueDef {
+                    key: "b".into(),
+                    name: "B".into(),
+                },
             ],
         }
     }
@@ -228,7 +252,10 @@ mod tests {
             ("D".to_owned(), one("2026-05-01T14:30:00-05:00")),
             ("T".to_owned(), one("long\ntext")),
             ("L".to_owned(), one("b")),
-            ("M".to_owned(), AttributeInput::Many(vec!["a".into(), "b".into(), "a".into()])),
+            (
+                "M".to_owned(),
+                AttributeInput::Many(vec!["a".into(), "b".into(), "a".into()]),
+            ),
         ]);
         let out = validate(&defs, &input).unwrap();
         assert_eq!(out["S"], "hello");
@@ -270,7 +297,11 @@ mod tests {
     #[test]
     fn rejects_lists_on_single_fields_and_non_finite_numbers() {
         let defs = vec![def("N", Datatype::Number, false), def("S", Datatype::String, false)];
-        for (code, v) in [("N", one("NaN")), ("N", one("inf")), ("S", AttributeInput::Many(vec!["a".into(), "b".into()]))] {
+        for (code, v) in [
+            ("N", one("NaN")),
+            ("N", one("inf")),
+            ("S", AttributeInput::Many(vec!["a".into(), "b".into()])),
+        ] {
             let input = BTreeMap::from([(code.to_owned(), v)]);
             assert_eq!(validate(&defs, &input).unwrap_err()[0].code, "ATTRIBUTE_INVALID");
         }

@@ -40,7 +40,11 @@ pub fn id_at(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Ut
         return Uuid::now_v7();
     }
     let secs = u64::try_from(at.timestamp()).unwrap_or(0);
-    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, at.timestamp_subsec_nanos()))
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        at.timestamp_subsec_nanos(),
+    ))
 }
 
 #[cfg(test)]

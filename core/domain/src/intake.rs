@@ -163,7 +163,11 @@ pub struct ValidIntake {
 
 pub fn check_coordinates(lat: f64, long: f64) -> Result<(), FieldError> {
     if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-        return Err(FieldError::new("lat", "INVALID_COORDINATES", format!("latitude {lat} is outside [-90, 90]")));
+        return Err(FieldError::new(
+            "lat",
+            "INVALID_COORDINATES",
+            format!("latitude {lat} is outside [-90, 90]"),
+        ));
     }
     if !long.is_finite() || !(-180.0..=180.0).contains(&long) {
         return Err(FieldError::new(
@@ -197,7 +201,10 @@ fn clean_text(
         ));
         return None;
     }
-    if let Some(c) = v.chars().find(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t'))) {
+    if let Some(c) = v
+        .chars()
+        .find(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')))
+    {
         errors.push(FieldError::new(
             field,
             "INVALID_CHARACTERS",
@@ -212,7 +219,11 @@ fn clean_text(
 pub fn check_description(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(FieldError::new(field, "DESCRIPTION_EMPTY", format!("`{field}` is empty")));
+        return Err(FieldError::new(
+            field,
+            "DESCRIPTION_EMPTY",
+            format!("`{field}` is empty"),
+        ));
     }
     let n = v.chars().count();
     if n > max {
@@ -242,7 +253,9 @@ pub fn check_description(field: &str, value: &str, max: usize) -> Result<String,
 /// `<b>`, `</p>`, `<!--`, `<?xml`: a tag. `a < b` and `<3` are not.
 fn looks_like_markup(s: &str) -> bool {
     let bytes = s.as_bytes();
-    bytes.windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
+    bytes
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?')))
 }
 
 fn check_email(errors: &mut Vec<FieldError>, value: &Option<String>) -> Option<String> {
@@ -261,7 +274,11 @@ fn check_email(errors: &mut Vec<FieldError>, value: &Option<String>) -> Option<S
     if valid {
         Some(v)
     } else {
-        errors.push(FieldError::new("email", "INVALID_EMAIL", "`email` is not an email address"));
+        errors.push(FieldError::new(
+            "email",
+            "INVALID_EMAIL",
+            "`email` is not an email address",
+        ));
         None
     }
 }
@@ -273,7 +290,11 @@ fn check_phone(errors: &mut Vec<FieldError>, value: &Option<String>) -> Option<S
     if allowed && (5..=20).contains(&digits) {
         Some(v)
     } else {
-        errors.push(FieldError::new("phone", "INVALID_PHONE", "`phone` is not a phone number"));
+        errors.push(FieldError::new(
+            "phone",
+            "INVALID_PHONE",
+            "`phone` is not a phone number",
+        ));
         None
     }
 }
@@ -287,7 +308,11 @@ fn check_media_url(errors: &mut Vec<FieldError>, value: &Option<String>) -> Opti
     if ok {
         Some(v)
     } else {
-        errors.push(FieldError::new("media_url", "INVALID_MEDIA_URL", "`media_url` must be an http(s) URL"));
+        errors.push(FieldError::new(
+            "media_url",
+            "INVALID_MEDIA_URL",
+            "`media_url` must be an http(s) URL",
+        ));
         None
     }
 }
@@ -443,14 +468,26 @@ mod tests {
     fn rejects_out_of_range_and_half_coordinates() {
         let mut i = input();
         i.lat = Some(91.0);
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["INVALID_COORDINATES"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["INVALID_COORDINATES"]
+        );
         i.lat = Some(f64::NAN);
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["INVALID_COORDINATES"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["INVALID_COORDINATES"]
+        );
         i.lat = Some(10.0);
         i.long = Some(-180.5);
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["INVALID_COORDINATES"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["INVALID_COORDINATES"]
+        );
         i.long = None;
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["LOCATION_INCOMPLETE"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["LOCATION_INCOMPLETE"]
+        );
     }
 
     #[test]
@@ -458,14 +495,25 @@ mod tests {
         let mut i = input();
         i.lat = None;
         i.long = None;
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["LOCATION_REQUIRED"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["LOCATION_REQUIRED"]
+        );
         i.address = Some("12 Elm St".into());
         validate(&i, &service(), None).unwrap();
 
-        let b = BoundingBox { min_lat: 41.0, min_long: -88.0, max_lat: 42.0, max_long: -87.0 };
+        let b = BoundingBox {
+            min_lat: 41.0,
+            min_long: -88.0,
+            max_lat: 42.0,
+            max_long: -87.0,
+        };
         let mut far = input();
         far.lat = Some(45.0);
-        assert_eq!(codes(validate(&far, &service(), Some(&b)).unwrap_err()), ["LOCATION_OUTSIDE_JURISDICTION"]);
+        assert_eq!(
+            codes(validate(&far, &service(), Some(&b)).unwrap_err()),
+            ["LOCATION_OUTSIDE_JURISDICTION"]
+        );
         validate(&input(), &service(), Some(&b)).unwrap();
     }
 
@@ -473,17 +521,29 @@ mod tests {
     fn rejects_empty_oversize_and_marked_up_descriptions() {
         let mut i = input();
         i.description = Some("   ".into());
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["DESCRIPTION_EMPTY"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["DESCRIPTION_EMPTY"]
+        );
         i.description = Some("x".repeat(MAX_DESCRIPTION_LEN + 1));
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["DESCRIPTION_TOO_LONG"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["DESCRIPTION_TOO_LONG"]
+        );
         i.description = Some("é".repeat(MAX_DESCRIPTION_LEN));
         validate(&i, &service(), None).unwrap();
         i.description = Some("see <script>alert(1)</script>".into());
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["DESCRIPTION_MARKUP"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["DESCRIPTION_MARKUP"]
+        );
         i.description = Some("depth < 3 inches <3".into());
         validate(&i, &service(), None).unwrap();
         i.description = Some("nul\0byte".into());
-        assert_eq!(codes(validate(&i, &service(), None).unwrap_err()), ["INVALID_CHARACTERS"]);
+        assert_eq!(
+            codes(validate(&i, &service(), None).unwrap_err()),
+            ["INVALID_CHARACTERS"]
+        );
     }
 
     #[test]

@@ -17,12 +17,7 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 4] = [
-        Priority::Low,
-        Priority::Medium,
-        Priority::High,
-        Priority::Critical,
-    ];
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Critical];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,16 +49,13 @@ impl FromStr for Priority {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.as_str() == wanted)
-            .ok_or_else(|| {
-                DomainError::field(
-                    "priority",
-                    "UNKNOWN_PRIORITY",
-                    format!("`{s}` is not a priority; expected low, medium, high or critical"),
-                )
-            })
+        Priority::ALL.into_iter().find(|p| p.as_str() == wanted).ok_or_else(|| {
+            DomainError::field(
+                "priority",
+                "UNKNOWN_PRIORITY",
+                format!("`{s}` is not a priority; expected low, medium, high or critical"),
+            )
+        })
     }
 }
 

@@ -60,7 +60,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "2026", "2026-12", "26-000123", "2026-00012x", "abcd-000123", "2026-0001234567890"] {
+        for bad in [
+            "",
+            "2026",
+            "2026-12",
+            "26-000123",
+            "2026-00012x",
+            "abcd-000123",
+            "2026-0001234567890",
+        ] {
             let err = bad.parse::<TrackingNumber>().unwrap_err();
             assert_eq!(err.code(), "MALFORMED_ID", "{bad}");
         }

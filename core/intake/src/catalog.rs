@@ -14,6 +14,9 @@ use townhall_store::{Jurisdiction, Store, StoreError};
 
 use crate::error::IntakeError;
 
+/// (jurisdiction id, service code).
+type ServiceKey = (String, String);
+
 const TTL: Duration = Duration::from_secs(1);
 
 type Entry<T> = (Instant, T);
@@ -21,7 +24,7 @@ type Entry<T> = (Instant, T);
 pub struct Catalog {
     store: Store,
     jurisdictions: RwLock<Option<Entry<Arc<Vec<Jurisdiction>>>>>,
-    services: RwLock<HashMap<(String, String), Entry<Option<Arc<ServiceDefinition>>>>>,
+    services: RwLock<HashMap<ServiceKey, Entry<Option<Arc<ServiceDefinition>>>>>,
 }
 
 impl Catalog {

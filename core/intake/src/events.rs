@@ -49,7 +49,11 @@ impl RequestEvent {
                     kind: e.kind,
                     from_status: e.from_status.map(|s| s.as_str().to_owned()),
                     to_status: e.to_status.map(|s| s.as_str().to_owned()),
-                    public_note: if e.kind == EventKind::PublicNote { e.body.clone() } else { None },
+                    public_note: if e.kind == EventKind::PublicNote {
+                        e.body.clone()
+                    } else {
+                        None
+                    },
                 })
                 .collect(),
         }

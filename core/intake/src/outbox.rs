@@ -112,10 +112,11 @@ impl OutboxWorker {
         if let Some(h) = self.exact.read().ok().and_then(|m| m.get(consumer).cloned()) {
             return Some(h);
         }
-        self.prefixed
-            .read()
-            .ok()
-            .and_then(|v| v.iter().find(|(p, _)| consumer.starts_with(p.as_str())).map(|(_, h)| h.clone()))
+        self.prefixed.read().ok().and_then(|v| {
+            v.iter()
+                .find(|(p, _)| consumer.starts_with(p.as_str()))
+                .map(|(_, h)| h.clone())
+        })
     }
 
     fn backoff(&self, attempts: i32) -> ChronoDuration {
@@ -137,7 +138,10 @@ impl OutboxWorker {
         };
         for item in &items {
             let outcome = match self.handler_for(&item.consumer) {
-                None => Err(HandlerError::retry(format!("no handler registered for consumer `{}`", item.consumer))),
+                None => Err(HandlerError::retry(format!(
+                    "no handler registered for consumer `{}`",
+                    item.consumer
+                ))),
                 Some(h) => h.handle(item).await,
             };
             let now = self.clock.now();

@@ -9,10 +9,10 @@ use townhall_domain::service::ServiceDefinition;
 use townhall_domain::{DomainError, EventKind, Status};
 use townhall_store::{Actor, NewEvent, NewRequest, RequestRecord, StoreError};
 
+use crate::Intake;
 use crate::error::IntakeError;
 use crate::events::{self, RequestEvent};
 use crate::router::{FaultKind, PluginFault, RouteError};
-use crate::Intake;
 
 /// A committed submission.
 #[derive(Debug, Clone)]
@@ -102,7 +102,9 @@ impl Intake {
         let jur = self.catalog.jurisdiction(jurisdiction).await?;
         let code = input.service_code.trim();
         if code.is_empty() {
-            return Err(DomainError::field("service_code", "SERVICE_CODE_REQUIRED", "`service_code` is required").into());
+            return Err(
+                DomainError::field("service_code", "SERVICE_CODE_REQUIRED", "`service_code` is required").into(),
+            );
         }
         let service = self.catalog.service(&jur.id, code).await?;
         let valid = intake::validate(&input, &service, jur.bounds.as_ref())?;
@@ -136,7 +138,11 @@ impl Intake {
             channel,
             public: service.public,
         };
-        let outbox = events::fan_out(&self.consumers_for(&service), events::topic::CREATED, &payload.to_json());
+        let outbox = events::fan_out(
+            &self.consumers_for(&service),
+            events::topic::CREATED,
+            &payload.to_json(),
+        );
         let has_outbox = !outbox.is_empty();
         let (request, _) = self.store.submit(new, created, outbox, now).await?;
         if has_outbox {

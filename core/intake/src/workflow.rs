@@ -9,9 +9,9 @@ use townhall_domain::{DomainError, EventKind, Status};
 use townhall_store::{Actor, Change, EventRecord, NewEvent, RequestPatch, RequestRecord, StoreError};
 use uuid::Uuid;
 
+use crate::Intake;
 use crate::error::IntakeError;
 use crate::events::{self, RequestEvent};
-use crate::Intake;
 
 /// A status change with optional notes.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,11 @@ impl Intake {
                 let (patch, events) = decide(cur)?;
                 let status = patch.status.unwrap_or(cur.status);
                 let payload = RequestEvent::new(cur.id, &cur.service_code, status.as_str(), &events).to_json();
-                let outbox = if events.is_empty() { vec![] } else { events::fan_out(&consumers, topic, &payload) };
+                let outbox = if events.is_empty() {
+                    vec![]
+                } else {
+                    events::fan_out(&consumers, topic, &payload)
+                };
                 Ok(Change { patch, events, outbox })
             })
             .await?;
@@ -123,7 +127,11 @@ impl Intake {
         actor: Actor,
     ) -> Result<(RequestRecord, EventRecord), IntakeError> {
         let body = check_description("body", body, MAX_NOTE_LEN).map_err(|e| DomainError::Invalid(vec![e]))?;
-        let kind = if public { EventKind::PublicNote } else { EventKind::InternalNote };
+        let kind = if public {
+            EventKind::PublicNote
+        } else {
+            EventKind::InternalNote
+        };
         let (record, mut events) = self
             .apply(jurisdiction_id, id, events::topic::NOTE_ADDED, move |_| {
                 let mut n = NewEvent::new(kind, actor);
@@ -131,7 +139,9 @@ impl Intake {
                 Ok((RequestPatch::default(), vec![n]))
             })
             .await?;
-        let event = events.pop().ok_or_else(|| IntakeError::Internal("note not recorded".into()))?;
+        let event = events
+            .pop()
+            .ok_or_else(|| IntakeError::Internal("note not recorded".into()))?;
         Ok((record, event))
     }
 
@@ -161,7 +171,12 @@ impl Intake {
         }
         let queue = match queue.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
             Some(q) if q.chars().count() > 100 || q.chars().any(char::is_control) => {
-                return Err(DomainError::field("queue", "INVALID_QUEUE", "a queue name is at most 100 plain characters").into());
+                return Err(DomainError::field(
+                    "queue",
+                    "INVALID_QUEUE",
+                    "a queue name is at most 100 plain characters",
+                )
+                .into());
             }
             q => q,
         };
@@ -201,7 +216,9 @@ impl Intake {
         actor: Actor,
     ) -> Result<(RequestRecord, RequestRecord), IntakeError> {
         if duplicate == into {
-            return Err(DomainError::field("intoId", "MERGE_INTO_SELF", "a request cannot be merged into itself").into());
+            return Err(
+                DomainError::field("intoId", "MERGE_INTO_SELF", "a request cannot be merged into itself").into(),
+            );
         }
         let public_note = note("publicNote", &public_note)?;
         let now = self.clock.now();
@@ -222,14 +239,18 @@ impl Intake {
                     return Err(DomainError::field(
                         "intoId",
                         "MERGE_TARGET_IS_DUPLICATE",
-                        format!("{} is itself a duplicate; merge into the request it was merged into", surv.tracking_number),
+                        format!(
+                            "{} is itself a duplicate; merge into the request it was merged into",
+                            surv.tracking_number
+                        ),
                     ));
                 }
                 dup.status.check_any(Status::Duplicate)?;
                 let mut d_ev = NewEvent::new(EventKind::Merged, actor.clone());
                 d_ev.from_status = Some(dup.status);
                 d_ev.to_status = Some(Status::Duplicate);
-                d_ev.data = Some(json!({ "merged_into": surv.id, "merged_into_tracking_number": surv.tracking_number }));
+                d_ev.data =
+                    Some(json!({ "merged_into": surv.id, "merged_into_tracking_number": surv.tracking_number }));
                 let mut d_events = vec![d_ev];
                 if let Some(body) = public_note {
                     let mut n = NewEvent::new(EventKind::PublicNote, actor.clone());
@@ -239,8 +260,10 @@ impl Intake {
                 let mut s_ev = NewEvent::new(EventKind::Merged, actor);
                 s_ev.data = Some(json!({ "absorbed": dup.id, "absorbed_tracking_number": dup.tracking_number }));
                 let s_events = vec![s_ev];
-                let d_payload = RequestEvent::new(dup.id, &dup.service_code, Status::Duplicate.as_str(), &d_events).to_json();
-                let s_payload = RequestEvent::new(surv.id, &surv.service_code, surv.status.as_str(), &s_events).to_json();
+                let d_payload =
+                    RequestEvent::new(dup.id, &dup.service_code, Status::Duplicate.as_str(), &d_events).to_json();
+                let s_payload =
+                    RequestEvent::new(surv.id, &surv.service_code, surv.status.as_str(), &s_events).to_json();
                 Ok(vec![
                     Change {
                         patch: RequestPatch {
@@ -261,8 +284,12 @@ impl Intake {
             })
             .await?;
         self.wake.notify_one();
-        let (surv, _) = out.pop().ok_or_else(|| IntakeError::Internal("merge lost a row".into()))?;
-        let (dup, _) = out.pop().ok_or_else(|| IntakeError::Internal("merge lost a row".into()))?;
+        let (surv, _) = out
+            .pop()
+            .ok_or_else(|| IntakeError::Internal("merge lost a row".into()))?;
+        let (dup, _) = out
+            .pop()
+            .ok_or_else(|| IntakeError::Internal("merge lost a row".into()))?;
         tracing::info!(duplicate = %dup.id, into = %surv.id, "requests merged");
         Ok((dup, surv))
     }

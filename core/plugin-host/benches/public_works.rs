@@ -52,9 +52,7 @@ fn measure(name: &str, iterations: usize, mut f: impl FnMut()) -> (f64, f64, f64
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
     let per_sec = iterations as f64 / total.as_secs_f64();
-    println!(
-        "{name:<34} p50 {p50:>8.2} µs   p99 {p99:>8.2} µs   {per_sec:>10.0} calls/s (one thread)"
-    );
+    println!("{name:<34} p50 {p50:>8.2} µs   p99 {p99:>8.2} µs   {per_sec:>10.0} calls/s (one thread)");
     (p50, p99, per_sec)
 }
 
@@ -68,9 +66,7 @@ fn main() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fx::PUBLIC_WORKS_CONFIG).unwrap()).unwrap();
     let host = rt.block_on(async {
-        let store = Store::connect(&StoreOptions::sqlite_in(dir.path()))
-            .await
-            .unwrap();
+        let store = Store::connect(&StoreOptions::sqlite_in(dir.path())).await.unwrap();
         store.migrate().await.unwrap();
         let now = chrono::Utc::now();
         store
@@ -145,10 +141,7 @@ fn main() {
     };
     assert_eq!(handle.validate_and_route(&intake, &defaults), Ok(true));
 
-    println!(
-        "Public Works validate+route per intake ({} iterations each)",
-        20_000
-    );
+    println!("Public Works validate+route per intake ({} iterations each)", 20_000);
     let (w50, w99, wps) = measure("wasm (fresh instance per intake)", 20_000, || {
         let ok = handle.validate_and_route(&intake, &defaults);
         let _ = std::hint::black_box(ok);
@@ -208,7 +201,12 @@ fn main() {
                 answers_with_token: false,
             };
             let r = host
-                .check_and_route(&service, &intake, townhall_domain::intake::Channel::Web, defaults.clone())
+                .check_and_route(
+                    &service,
+                    &intake,
+                    townhall_domain::intake::Channel::Web,
+                    defaults.clone(),
+                )
                 .await;
             std::hint::black_box(r.is_ok());
             samples.push(t.elapsed());

@@ -42,11 +42,7 @@ fn w(out: &mut dyn Write, line: impl AsRef<str>) -> Result<(), PluginError> {
 }
 
 /// Opens a plugin host on `store` for one command.
-pub async fn host(
-    store: Store,
-    data_dir: &Path,
-    config: &HostConfig,
-) -> Result<PluginHost, PluginError> {
+pub async fn host(store: Store, data_dir: &Path, config: &HostConfig) -> Result<PluginHost, PluginError> {
     PluginHost::new(store, Some(data_dir), Arc::new(SystemClock), config.clone()).await
 }
 
@@ -79,10 +75,7 @@ pub async fn install(
     let plugin_config = match &args.config_file {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| io(p, e))?;
-            Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| PluginError::Io(format!("{}: not JSON: {e}", p.display())))?,
-            )
+            Some(serde_json::from_str(&text).map_err(|e| PluginError::Io(format!("{}: not JSON: {e}", p.display())))?)
         }
         None => None,
     };
@@ -106,10 +99,7 @@ pub async fn install(
         ),
     )?;
     w(out, format!("  sha256: {}", inspection.sha256))?;
-    w(
-        out,
-        format!("  services: {}", inspection.services.join(", ")),
-    )?;
+    w(out, format!("  services: {}", inspection.services.join(", ")))?;
     if inspection.capabilities.is_empty() {
         w(out, "  asks for no capabilities")?;
     } else {
@@ -147,19 +137,13 @@ pub async fn install(
         )?,
         None => w(
             out,
-            format!(
-                "installed {} {}",
-                report.install.plugin_id, report.install.version
-            ),
+            format!("installed {} {}", report.install.plugin_id, report.install.version),
         )?,
     }
     if !report.retired_services.is_empty() {
         w(
             out,
-            format!(
-                "  services leaving the catalog: {}",
-                report.retired_services.join(", ")
-            ),
+            format!("  services leaving the catalog: {}", report.retired_services.join(", ")),
         )?;
     }
     if !report.not_granted.is_empty() {
@@ -175,28 +159,19 @@ pub async fn install(
 }
 
 /// `townhall plugin list`.
-pub async fn list(
-    store: Store,
-    jurisdiction: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<(), PluginError> {
+pub async fn list(store: Store, jurisdiction: Option<&str>, out: &mut dyn Write) -> Result<(), PluginError> {
     let installs = store.plugin_installs(jurisdiction).await?;
     if installs.is_empty() {
         return w(out, "no plugins installed");
     }
-    w(
-        out,
-        "JURISDICTION\tPLUGIN\tVERSION\tSTATE\tFAULTS\tSERVICES\tGRANTS",
-    )?;
+    w(out, "JURISDICTION\tPLUGIN\tVERSION\tSTATE\tFAULTS\tSERVICES\tGRANTS")?;
     for i in installs {
         let state = if i.enabled {
             "enabled".to_owned()
         } else {
             format!(
                 "disabled ({})",
-                i.disabled_reason
-                    .as_deref()
-                    .unwrap_or("by an administrator")
+                i.disabled_reason.as_deref().unwrap_or("by an administrator")
             )
         };
         w(

@@ -110,17 +110,11 @@ pub fn routing_in(r: t::Routing, defaults: &Routing) -> Result<Routing, String> 
         Some(d) if plain(&d, 64) => Some(d),
         Some(_) => return Err("it returned a malformed department code".to_owned()),
     };
-    let queue = match r
-        .queue
-        .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty())
-    {
+    let queue = match r.queue.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
         None => None,
         Some(q) if plain(&q, 100) => Some(q),
         Some(_) => {
-            return Err(
-                "it returned a malformed queue name (at most 100 plain characters)".to_owned(),
-            );
+            return Err("it returned a malformed queue name (at most 100 plain characters)".to_owned());
         }
     };
     Ok(Routing {
@@ -160,10 +154,7 @@ fn intern(code: &str) -> &'static str {
 }
 
 fn clip(s: &str, max: usize) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .take(max)
-        .collect()
+    s.chars().filter(|c| !c.is_control() || *c == '\n').take(max).collect()
 }
 
 /// Field errors from a plugin's `validate`. An empty list still rejects.
@@ -178,13 +169,7 @@ pub fn field_errors(errors: Vec<t::FieldError>) -> Vec<FieldError> {
     errors
         .into_iter()
         .take(50)
-        .map(|e| {
-            FieldError::new(
-                clip(&e.field, 100),
-                intern(&e.code),
-                clip(&e.message, 1_000),
-            )
-        })
+        .map(|e| FieldError::new(clip(&e.field, 100), intern(&e.code), clip(&e.message, 1_000)))
         .collect()
 }
 

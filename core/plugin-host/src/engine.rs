@@ -91,10 +91,10 @@ fn start_ticker(engine: &Engine) {
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::bindings::v0_1_0::DepartmentPlugin::add_to_linker::<
-        CallState,
-        wasmtime::component::HasSelf<CallState>,
-    >(&mut linker, |s| s)?;
+    crate::bindings::v0_1_0::DepartmentPlugin::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(
+        &mut linker,
+        |s| s,
+    )?;
     Ok(linker)
 }
 

@@ -14,15 +14,10 @@ pub enum PluginError {
         "this component was built for Townhall plugin interface {found}; this server supports {}",
         supported.join(", ")
     )]
-    UnsupportedInterface {
-        found: String,
-        supported: Vec<String>,
-    },
+    UnsupportedInterface { found: String, supported: Vec<String> },
     #[error("not a Townhall plugin component: {0}")]
     InvalidComponent(String),
-    #[error(
-        "this server only installs signed plugins (plugins.require_signed): give the component's signature"
-    )]
+    #[error("this server only installs signed plugins (plugins.require_signed): give the component's signature")]
     SignatureRequired,
     #[error("the signature does not match the component, or was not made by a trusted key")]
     BadSignature,

@@ -66,11 +66,7 @@ impl PluginEvents {
                     .await?;
             }
             d::Action::AssignQueue(q) => {
-                let current = self
-                    .intake
-                    .store()
-                    .request(jurisdiction_id, request_id)
-                    .await?;
+                let current = self.intake.store().request(jurisdiction_id, request_id).await?;
                 self.intake
                     .assign(jurisdiction_id, request_id, current.assignee_id, q, actor)
                     .await?;
@@ -88,10 +84,7 @@ impl PluginEvents {
                     }),
                 };
                 let now = self.intake.clock().now();
-                self.intake
-                    .store()
-                    .enqueue(jurisdiction_id, &spec, now)
-                    .await?;
+                self.intake.store().enqueue(jurisdiction_id, &spec, now).await?;
             }
             d::Action::Invoke(c) => {
                 tracing::warn!(
@@ -195,10 +188,7 @@ impl OutboxHandler for PluginEvents {
             }
         };
         for action in actions.into_iter().take(MAX_ACTIONS) {
-            match self
-                .apply(jurisdiction_id, plugin_id, request.id, action)
-                .await
-            {
+            match self.apply(jurisdiction_id, plugin_id, request.id, action).await {
                 Ok(()) => {}
                 Err(e @ (IntakeError::Unavailable(_) | IntakeError::Conflict(_))) => {
                     return Err(retry(e.to_string()));

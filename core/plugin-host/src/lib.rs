@@ -179,10 +179,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn valid_code(code: &str) -> bool {
-    (1..=64).contains(&code.len())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl PluginHost {
@@ -195,10 +192,8 @@ impl PluginHost {
         clock: Arc<dyn Clock>,
         config: HostConfig,
     ) -> Result<PluginHost, PluginError> {
-        let engine = engine::build(&config)
-            .map_err(|e| PluginError::Io(format!("cannot start wasmtime: {e:#}")))?;
-        let linker = engine::linker(&engine)
-            .map_err(|e| PluginError::Io(format!("cannot link host: {e:#}")))?;
+        let engine = engine::build(&config).map_err(|e| PluginError::Io(format!("cannot start wasmtime: {e:#}")))?;
+        let linker = engine::linker(&engine).map_err(|e| PluginError::Io(format!("cannot link host: {e:#}")))?;
         let cache = data_dir.map(|d| engine::cache_dir(&d.join("plugin-cache"), &engine));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -283,10 +278,9 @@ impl PluginHost {
                     "`{iface}` plugins are not supported by this server yet (only department plugins)"
                 )));
             }
-            let pre = inner
-                .linker
-                .instantiate_pre(&component)
-                .map_err(|e| PluginError::InvalidComponent(format!("it needs something this host does not offer: {e:#}")))?;
+            let pre = inner.linker.instantiate_pre(&component).map_err(|e| {
+                PluginError::InvalidComponent(format!("it needs something this host does not offer: {e:#}"))
+            })?;
             let pre = DepartmentPluginPre::new(pre).map_err(|e| PluginError::InvalidComponent(format!("{e:#}")))?;
             Ok((pre, version))
         })
@@ -314,12 +308,7 @@ impl PluginHost {
             return Ok(false);
         }
         let installs = self.inner.store.plugin_installs(None).await?;
-        let current: HashMap<Key, Arc<Loaded>> = self
-            .inner
-            .plugins
-            .read()
-            .map(|m| m.clone())
-            .unwrap_or_default();
+        let current: HashMap<Key, Arc<Loaded>> = self.inner.plugins.read().map(|m| m.clone()).unwrap_or_default();
         let mut next = HashMap::new();
         for install in installs {
             let key = (install.jurisdiction_id.clone(), install.plugin_id.clone());
@@ -371,10 +360,11 @@ impl PluginHost {
     }
 
     fn loaded(&self, jurisdiction_id: &str, plugin_id: &str) -> Option<Arc<Loaded>> {
-        self.inner.plugins.read().ok().and_then(|m| {
-            m.get(&(jurisdiction_id.to_owned(), plugin_id.to_owned()))
-                .cloned()
-        })
+        self.inner
+            .plugins
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(jurisdiction_id.to_owned(), plugin_id.to_owned())).cloned())
     }
 
     /// Like [`Self::runnable`], but when the install is missing or disabled
@@ -442,7 +432,8 @@ impl PluginHost {
     async fn on_fault(&self, install: &PluginInstall, hook: Hook, f: &CallFault) {
         let kind = f.fault.kind;
         let code = kind.code();
-        metrics::counter!("townhall_plugin_faults_total", "plugin" => install.plugin_id.clone(), "kind" => code).increment(1);
+        metrics::counter!("townhall_plugin_faults_total", "plugin" => install.plugin_id.clone(), "kind" => code)
+            .increment(1);
         tracing::warn!(
             plugin = %install.plugin_id,
             jurisdiction = %install.jurisdiction_id,
@@ -535,15 +526,7 @@ impl PluginHost {
         jurisdiction_id: &str,
         req: &InstallRequest,
         config: &serde_json::Value,
-    ) -> Result<
-        (
-            DepartmentPluginPre<CallState>,
-            String,
-            String,
-            d::DepartmentManifest,
-        ),
-        PluginError,
-    > {
+    ) -> Result<(DepartmentPluginPre<CallState>, String, String, d::DepartmentManifest), PluginError> {
         let sha256 = sha256_hex(&req.component);
         let signed = req
             .signature
@@ -591,11 +574,7 @@ impl PluginHost {
 
     /// Reads a component's manifest without installing it: what it is and
     /// which capabilities it asks for (to show before granting them).
-    pub async fn inspect(
-        &self,
-        component: &[u8],
-        signature: Option<&[u8]>,
-    ) -> Result<Inspection, PluginError> {
+    pub async fn inspect(&self, component: &[u8], signature: Option<&[u8]>) -> Result<Inspection, PluginError> {
         let jurisdiction_id = self.jurisdiction(None).await.unwrap_or_default();
         let req = InstallRequest {
             component: component.to_vec(),
@@ -631,11 +610,7 @@ impl PluginHost {
                 m.id.chars().take(64).collect::<String>()
             ));
         }
-        if m.version.trim().is_empty()
-            || m.version.len() > 64
-            || m.name.trim().is_empty()
-            || m.name.len() > 200
-        {
+        if m.version.trim().is_empty() || m.version.len() > 64 || m.name.trim().is_empty() || m.name.len() > 200 {
             return bad("name and version are required (at most 200 and 64 characters)".to_owned());
         }
         if m.services.is_empty() || m.services.len() > 100 {
@@ -654,16 +629,10 @@ impl PluginHost {
         let mut out = Vec::new();
         for s in &m.services {
             if !valid_code(&s.code) || !seen.insert(s.code.clone()) {
-                return bad(format!(
-                    "service code `{}` is malformed or repeated",
-                    s.code
-                ));
+                return bad(format!("service code `{}` is malformed or repeated", s.code));
             }
             if s.name.trim().is_empty() || s.name.len() > 200 {
-                return bad(format!(
-                    "service `{}` needs a name of at most 200 characters",
-                    s.code
-                ));
+                return bad(format!("service `{}` needs a name of at most 200 characters", s.code));
             }
             let mut attr_codes = BTreeSet::new();
             for a in &s.attributes {
@@ -679,20 +648,12 @@ impl PluginHost {
                         | crate::bindings::v0_1_0::townhall::plugin::types::Datatype::Multivaluelist
                 );
                 if is_list && a.values.is_empty() {
-                    return bad(format!(
-                        "list attribute `{}` of `{}` has no values",
-                        a.code, s.code
-                    ));
+                    return bad(format!("list attribute `{}` of `{}` has no values", a.code, s.code));
                 }
             }
             let sla = convert::sla_in(s.sla)
                 .map_err(|e| PluginError::InvalidManifest(format!("service `{}`: {e}", s.code)))?;
-            match self
-                .inner
-                .store
-                .department(jurisdiction_id, &s.department)
-                .await
-            {
+            match self.inner.store.department(jurisdiction_id, &s.department).await {
                 Ok(_) => {}
                 Err(StoreError::NotFound { .. }) => {
                     return Err(PluginError::UnknownDepartment {
@@ -721,12 +682,7 @@ impl PluginHost {
                 description: s.description.clone(),
                 group: s.group.clone(),
                 keywords: s.keywords.clone(),
-                attributes: s
-                    .attributes
-                    .iter()
-                    .cloned()
-                    .map(convert::attribute_in)
-                    .collect(),
+                attributes: s.attributes.iter().cloned().map(convert::attribute_in).collect(),
                 default_priority: convert::priority_in(s.default_priority),
                 sla,
                 department_id: Some(s.department.clone()),
@@ -760,8 +716,7 @@ impl PluginHost {
             .clone()
             .or_else(|| previous.as_ref().map(|p| p.config.clone()))
             .unwrap_or_else(|| serde_json::json!({}));
-        let (_, sha256, interface_version, m) =
-            self.read_manifest(jurisdiction_id, &req, &config).await?;
+        let (_, sha256, interface_version, m) = self.read_manifest(jurisdiction_id, &req, &config).await?;
         if let Some(p) = &previous
             && p.plugin_id != m.id
         {
@@ -774,12 +729,7 @@ impl PluginHost {
             return Err(PluginError::AlreadyInstalled(m.id));
         }
         if previous.is_none() {
-            match self
-                .inner
-                .store
-                .plugin_install(jurisdiction_id, &m.id)
-                .await
-            {
+            match self.inner.store.plugin_install(jurisdiction_id, &m.id).await {
                 Ok(_) => return Err(PluginError::AlreadyInstalled(m.id)),
                 Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -787,19 +737,13 @@ impl PluginHost {
         }
         let services = self.check_manifest(jurisdiction_id, &m).await?;
         let codes: Vec<String> = services.iter().map(|s| s.code.clone()).collect();
-        let mut grants: Vec<String> = previous
-            .as_ref()
-            .map(|p| p.grants.clone())
-            .unwrap_or_default();
+        let mut grants: Vec<String> = previous.as_ref().map(|p| p.grants.clone()).unwrap_or_default();
         for g in req.grants {
             if !grants.contains(&g) {
                 grants.push(g);
             }
         }
-        let mut secrets = previous
-            .as_ref()
-            .map(|p| p.secrets.0.clone())
-            .unwrap_or_default();
+        let mut secrets = previous.as_ref().map(|p| p.secrets.0.clone()).unwrap_or_default();
         secrets.extend(req.secrets);
         let limits = match (req.limits, &previous) {
             (Some(l), _) => serde_json::json!(l),
@@ -808,13 +752,7 @@ impl PluginHost {
         };
         let retired: Vec<String> = previous
             .as_ref()
-            .map(|p| {
-                p.services
-                    .iter()
-                    .filter(|s| !codes.contains(s))
-                    .cloned()
-                    .collect()
-            })
+            .map(|p| p.services.iter().filter(|s| !codes.contains(s)).cloned().collect())
             .unwrap_or_default();
         let now = self.inner.clock.now();
         let install = PluginInstall {
@@ -845,17 +783,8 @@ impl PluginHost {
             .save_plugin_install(&install, &req.component, &services, &retired, now)
             .await?;
         self.sync().await?;
-        let install = self
-            .inner
-            .store
-            .plugin_install(jurisdiction_id, &m.id)
-            .await?;
-        let not_granted = m
-            .capabilities
-            .iter()
-            .filter(|c| !grants.contains(c))
-            .cloned()
-            .collect();
+        let install = self.inner.store.plugin_install(jurisdiction_id, &m.id).await?;
+        let not_granted = m.capabilities.iter().filter(|c| !grants.contains(c)).cloned().collect();
         tracing::info!(
             plugin = %install.plugin_id,
             jurisdiction = %install.jurisdiction_id,
@@ -887,21 +816,14 @@ impl PluginHost {
     /// running finish on the old version, new calls get the new one.
     /// Grants and secrets in `req` are added; configuration and limits are
     /// replaced only when given.
-    pub async fn upgrade(
-        &self,
-        plugin_id: &str,
-        req: InstallRequest,
-    ) -> Result<InstallReport, PluginError> {
+    pub async fn upgrade(&self, plugin_id: &str, req: InstallRequest) -> Result<InstallReport, PluginError> {
         let j = self.jurisdiction(req.jurisdiction_id.as_deref()).await?;
         let previous = self.get(Some(&j), plugin_id).await?;
         self.save(&j, req, Some(previous)).await
     }
 
     /// Installs, or upgrades when the component's plugin is already installed.
-    pub async fn install_or_upgrade(
-        &self,
-        req: InstallRequest,
-    ) -> Result<InstallReport, PluginError> {
+    pub async fn install_or_upgrade(&self, req: InstallRequest) -> Result<InstallReport, PluginError> {
         match self.install(req.clone()).await {
             Err(PluginError::AlreadyInstalled(id)) => self.upgrade(&id, req).await,
             other => other,
@@ -909,11 +831,7 @@ impl PluginHost {
     }
 
     /// One install.
-    pub async fn get(
-        &self,
-        jurisdiction_id: Option<&str>,
-        plugin_id: &str,
-    ) -> Result<PluginInstall, PluginError> {
+    pub async fn get(&self, jurisdiction_id: Option<&str>, plugin_id: &str) -> Result<PluginInstall, PluginError> {
         let j = self.jurisdiction(jurisdiction_id).await?;
         match self.inner.store.plugin_install(&j, plugin_id).await {
             Ok(i) => Ok(i),
@@ -923,28 +841,16 @@ impl PluginHost {
     }
 
     /// Installs in one jurisdiction, or in all with `None`.
-    pub async fn list(
-        &self,
-        jurisdiction_id: Option<&str>,
-    ) -> Result<Vec<PluginInstall>, PluginError> {
+    pub async fn list(&self, jurisdiction_id: Option<&str>) -> Result<Vec<PluginInstall>, PluginError> {
         Ok(self.inner.store.plugin_installs(jurisdiction_id).await?)
     }
 
     /// Removes a plugin: its services leave the catalog, its requests keep
     /// their history. Returns the service codes taken out.
-    pub async fn uninstall(
-        &self,
-        jurisdiction_id: Option<&str>,
-        plugin_id: &str,
-    ) -> Result<Vec<String>, PluginError> {
+    pub async fn uninstall(&self, jurisdiction_id: Option<&str>, plugin_id: &str) -> Result<Vec<String>, PluginError> {
         let j = self.jurisdiction(jurisdiction_id).await?;
         let now = self.inner.clock.now();
-        let retired = match self
-            .inner
-            .store
-            .delete_plugin_install(&j, plugin_id, now)
-            .await
-        {
+        let retired = match self.inner.store.delete_plugin_install(&j, plugin_id, now).await {
             Ok(r) => r,
             Err(StoreError::NotFound { .. }) => {
                 return Err(PluginError::NotFound(plugin_id.to_owned()));
@@ -1023,11 +929,7 @@ impl PluginHost {
     }
 
     /// Turns a disabled plugin back on (and forgets its recent faults).
-    pub async fn enable(
-        &self,
-        jurisdiction_id: Option<&str>,
-        plugin_id: &str,
-    ) -> Result<PluginInstall, PluginError> {
+    pub async fn enable(&self, jurisdiction_id: Option<&str>, plugin_id: &str) -> Result<PluginInstall, PluginError> {
         let update = PluginUpdate {
             enabled: Some((true, None)),
             ..Default::default()
@@ -1136,9 +1038,7 @@ impl Router for PluginHost {
         };
         match outcome {
             Err(f) => Err(fail(Hook::Route, f).await),
-            Ok(runtime::Decision::Rejected(errors)) => {
-                Err(RouteError::Rejected(convert::field_errors(errors)))
-            }
+            Ok(runtime::Decision::Rejected(errors)) => Err(RouteError::Rejected(convert::field_errors(errors))),
             Ok(runtime::Decision::Routed(r)) => match convert::routing_in(r, &defaults) {
                 Ok(routing) => Ok(routing),
                 Err(message) => {
@@ -1184,11 +1084,7 @@ pub mod bench {
     impl Handle {
         /// validate + route on a fresh instance, on this thread. Returns
         /// whether the intake was routed (not rejected).
-        pub fn validate_and_route(
-            &self,
-            intake: &ValidIntake,
-            defaults: &Routing,
-        ) -> Result<bool, PluginFault> {
+        pub fn validate_and_route(&self, intake: &ValidIntake, defaults: &Routing) -> Result<bool, PluginFault> {
             let i = convert::intake(intake, "web");
             let d = convert::routing_out(defaults);
             match runtime::validate_and_route(&self.loaded.pre, &self.loaded.ctx, &i, &d) {
@@ -1208,8 +1104,7 @@ pub mod bench {
 
     impl PluginHost {
         pub fn bench_handle(&self, jurisdiction_id: &str, plugin_id: &str) -> Option<Handle> {
-            self.loaded(jurisdiction_id, plugin_id)
-                .map(|loaded| Handle { loaded })
+            self.loaded(jurisdiction_id, plugin_id).map(|loaded| Handle { loaded })
         }
     }
 }

@@ -47,9 +47,7 @@ impl Limits {
             _ => defaults,
         };
         l.cpu_ms = l.cpu_ms.clamp(1, 60_000);
-        l.memory_bytes = l
-            .memory_bytes
-            .clamp(1024 * 1024, max_memory_bytes.max(1024 * 1024));
+        l.memory_bytes = l.memory_bytes.clamp(1024 * 1024, max_memory_bytes.max(1024 * 1024));
         l.output_bytes = l.output_bytes.clamp(1024, 16 * 1024 * 1024);
         l.host_call_timeout_ms = l.host_call_timeout_ms.clamp(1, 120_000);
         l

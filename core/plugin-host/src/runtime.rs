@@ -76,11 +76,7 @@ fn fault(ctx: &PluginCtx, kind: FaultKind, message: impl Into<String>) -> CallFa
     }
 }
 
-fn new_store(
-    pre: &DepartmentPluginPre<CallState>,
-    ctx: &Arc<PluginCtx>,
-    hook: Hook,
-) -> wasmtime::Store<CallState> {
+fn new_store(pre: &DepartmentPluginPre<CallState>, ctx: &Arc<PluginCtx>, hook: Hook) -> wasmtime::Store<CallState> {
     let socket_attempt = Arc::new(AtomicBool::new(false));
     let flag = socket_attempt.clone();
     let stderr = MemoryOutputPipe::new(4096);
@@ -138,10 +134,7 @@ fn classify(ctx: &PluginCtx, state: &CallState, err: &wasmtime::Error) -> CallFa
             ),
             Violation::HostTimeout(what) => (
                 FaultKind::Timeout,
-                format!(
-                    "a host call ({what}) ran past {} ms",
-                    ctx.limits.host_call_timeout_ms
-                ),
+                format!("a host call ({what}) ran past {} ms", ctx.limits.host_call_timeout_ms),
             ),
         }
     } else if state.socket_attempted() {
@@ -164,9 +157,7 @@ fn classify(ctx: &PluginCtx, state: &CallState, err: &wasmtime::Error) -> CallFa
                 format!("it ran past its CPU budget of {} ms", ctx.limits.cpu_ms),
             ),
             Some(Trap::StackOverflow) => (FaultKind::Trapped, "it overflowed its stack".to_owned()),
-            Some(Trap::UnreachableCodeReached) => {
-                (FaultKind::Trapped, "it panicked or aborted".to_owned())
-            }
+            Some(Trap::UnreachableCodeReached) => (FaultKind::Trapped, "it panicked or aborted".to_owned()),
             Some(trap) => (FaultKind::Trapped, format!("it trapped: {trap}")),
             None => (FaultKind::Trapped, "it failed".to_owned()),
         }
@@ -244,9 +235,7 @@ fn actions_size(a: &[d::Action]) -> usize {
     a.iter()
         .map(|a| {
             8 + match a {
-                d::Action::SetStatus(s) => {
-                    s.status.len() + opt(&s.public_note) + opt(&s.internal_note)
-                }
+                d::Action::SetStatus(s) => s.status.len() + opt(&s.public_note) + opt(&s.internal_note),
                 d::Action::AddNote(n) => n.body.len(),
                 d::Action::AssignQueue(q) => opt(q),
                 d::Action::Notify(n) => n.recipient.len() + n.subject.len() + n.body.len(),
@@ -273,10 +262,7 @@ fn manifest_size(m: &d::DepartmentManifest) -> usize {
                         a.code.len()
                             + a.description.len()
                             + opt(&a.datatype_description)
-                            + a.values
-                                .iter()
-                                .map(|v| v.key.len() + v.name.len())
-                                .sum::<usize>()
+                            + a.values.iter().map(|v| v.key.len() + v.name.len()).sum::<usize>()
                     })
                     .sum::<usize>()
         })
@@ -332,10 +318,7 @@ pub fn on_event(
     event: &d::Event,
 ) -> Result<Vec<d::Action>, CallFault> {
     let (mut store, instance) = instantiate(pre, ctx, Hook::OnEvent)?;
-    let actions = match instance
-        .townhall_plugin_department()
-        .call_on_event(&mut store, event)
-    {
+    let actions = match instance.townhall_plugin_department().call_on_event(&mut store, event) {
         Ok(a) => a,
         Err(e) => return Err(classify(ctx, store.data(), &e)),
     };
@@ -350,18 +333,11 @@ pub fn manifest(
     ctx: &Arc<PluginCtx>,
 ) -> Result<d::DepartmentManifest, CallFault> {
     let (mut store, instance) = instantiate(pre, ctx, Hook::Manifest)?;
-    let m = match instance
-        .townhall_plugin_department()
-        .call_manifest(&mut store)
-    {
+    let m = match instance.townhall_plugin_department().call_manifest(&mut store) {
         Ok(m) => m,
         Err(e) => return Err(classify(ctx, store.data(), &e)),
     };
     after_success(ctx, store.data())?;
-    check_size(
-        ctx,
-        manifest_size(&m),
-        ctx.limits.output_bytes.max(1024 * 1024),
-    )?;
+    check_size(ctx, manifest_size(&m), ctx.limits.output_bytes.max(1024 * 1024))?;
     Ok(m)
 }

@@ -36,10 +36,7 @@ pub fn new_plugin(name: &str, dir: &Path, sdk_path: Option<&Path>) -> Result<Pat
     }
     let root = dir.join(name);
     if root.exists() {
-        return Err(PluginError::Io(format!(
-            "{} already exists",
-            root.display()
-        )));
+        return Err(PluginError::Io(format!("{} already exists", root.display())));
     }
     let sdk = match sdk_path {
         Some(p) => format!("{{ path = {} }}", toml_string(&p.display().to_string())),
@@ -156,11 +153,9 @@ mod tests {{
 }}
 "#
     );
-    let write = |p: PathBuf, text: &str| {
-        std::fs::write(&p, text).map_err(|e| PluginError::Io(format!("{}: {e}", p.display())))
-    };
-    std::fs::create_dir_all(root.join("src"))
-        .map_err(|e| PluginError::Io(format!("{}: {e}", root.display())))?;
+    let write =
+        |p: PathBuf, text: &str| std::fs::write(&p, text).map_err(|e| PluginError::Io(format!("{}: {e}", p.display())));
+    std::fs::create_dir_all(root.join("src")).map_err(|e| PluginError::Io(format!("{}: {e}", root.display())))?;
     write(root.join("Cargo.toml"), &cargo)?;
     write(root.join("src/lib.rs"), &lib)?;
     write(root.join("config.json"), "{\n  \"crew\": \"day-crew\"\n}\n")?;

@@ -43,16 +43,12 @@ pub fn verify(component: &[u8], signature: &[u8], trusted_keys: &[String]) -> bo
 
 /// Signs `component` with a 32-byte secret key; returns the signature.
 pub fn sign(component: &[u8], secret_key: &[u8; 32]) -> [u8; 64] {
-    SigningKey::from_bytes(secret_key)
-        .sign(component)
-        .to_bytes()
+    SigningKey::from_bytes(secret_key).sign(component).to_bytes()
 }
 
 /// The public key of a 32-byte secret key.
 pub fn public_key(secret_key: &[u8; 32]) -> [u8; 32] {
-    SigningKey::from_bytes(secret_key)
-        .verifying_key()
-        .to_bytes()
+    SigningKey::from_bytes(secret_key).verifying_key().to_bytes()
 }
 
 #[cfg(test)]

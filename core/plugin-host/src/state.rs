@@ -61,12 +61,7 @@ pub struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
             self.out_of_memory = true;
             return Ok(false);
@@ -74,12 +69,7 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -131,8 +121,7 @@ impl CallState {
     where
         F: std::future::Future<Output = R>,
     {
-        let limit =
-            Duration::from_millis(self.plugin.limits.host_call_timeout_ms).min(self.host_time_left);
+        let limit = Duration::from_millis(self.plugin.limits.host_call_timeout_ms).min(self.host_time_left);
         if limit.is_zero() {
             return Err(self.violate(Violation::HostTimeout(what)));
         }

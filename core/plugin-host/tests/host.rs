@@ -20,16 +20,12 @@ use townhall_domain::intake::{Channel, IntakeInput};
 use townhall_intake::outbox::{OutboxWorker, WorkerConfig};
 use townhall_intake::{FaultKind, Intake, IntakeError, StatusChange};
 use townhall_plugin_fixtures as fx;
-use townhall_plugin_host::{
-    HostConfig, InstallRequest, Limits, PluginError, PluginHost, cli, signing,
-};
+use townhall_plugin_host::{HostConfig, InstallRequest, Limits, PluginError, PluginHost, cli, signing};
 use townhall_store::{Actor, Department, Jurisdiction, Store, StoreOptions};
 use townhall_testkit::{TestDb, both_databases};
 
 fn clock() -> Arc<dyn Clock> {
-    Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap(),
-    ))
+    Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap()))
 }
 
 /// Compiled artifacts are shared by all tests (keyed by sha256 and engine).
@@ -38,9 +34,7 @@ fn cache_root() -> PathBuf {
 }
 
 async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
+    let s = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     s.migrate().await.unwrap();
     let now = clock().now();
     s.upsert_jurisdiction(
@@ -104,19 +98,11 @@ async fn install_public_works(h: &PluginHost) {
         .await
         .unwrap();
     assert_eq!(report.install.plugin_id, "public-works");
-    assert_eq!(
-        report.install.services,
-        ["pothole", "road-damage", "streetlight"]
-    );
+    assert_eq!(report.install.services, ["pothole", "road-damage", "streetlight"]);
     assert_eq!(report.install.sha256.len(), 64);
 }
 
-async fn install_hostile(
-    h: &PluginHost,
-    grants: &[&str],
-    config: serde_json::Value,
-    limits: Option<Limits>,
-) {
+async fn install_hostile(h: &PluginHost, grants: &[&str], config: serde_json::Value, limits: Option<Limits>) {
     h.install(InstallRequest {
         component: std::fs::read(fx::HOSTILE).unwrap(),
         grants: grants.iter().map(|g| (*g).to_owned()).collect(),
@@ -135,10 +121,7 @@ fn pothole(lat: f64, long: f64, hazard: &str) -> IntakeInput {
         lat: Some(lat),
         long: Some(long),
         attributes: BTreeMap::from([
-            (
-                "hazard_in_lane".to_owned(),
-                AttributeInput::One(hazard.into()),
-            ),
+            ("hazard_in_lane".to_owned(), AttributeInput::One(hazard.into())),
             ("size".to_owned(), AttributeInput::One("medium".into())),
         ]),
         ..Default::default()
@@ -172,83 +155,69 @@ fn fault_kind(r: Result<townhall_intake::Submitted, IntakeError>) -> FaultKind {
     match r {
         Err(IntakeError::Plugin(f)) => f.kind,
         Err(other) => panic!("expected a plugin fault, got {other:?}"),
-        Ok(s) => panic!(
-            "expected a plugin fault, got request with queue {:?}",
-            s.request.queue
-        ),
+        Ok(s) => panic!("expected a plugin fault, got request with queue {:?}", s.request.queue),
     }
 }
 
-both_databases!(
-    installs_routes_validates_and_uninstalls,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let h = host(&s, quiet()).await;
-        install_public_works(&h).await;
-        let services = s.services("springfield", false).await.unwrap();
-        let owned: Vec<_> = services
-            .iter()
-            .filter(|x| x.plugin_id.as_deref() == Some("public-works"))
-            .map(|x| x.code.as_str())
-            .collect();
-        assert_eq!(owned, ["pothole", "road-damage", "streetlight"]);
-        let intake = intake_with(&s, &h);
+both_databases!(installs_routes_validates_and_uninstalls, |db: TestDb| async move {
+    let s = store(&db).await;
+    let h = host(&s, quiet()).await;
+    install_public_works(&h).await;
+    let services = s.services("springfield", false).await.unwrap();
+    let owned: Vec<_> = services
+        .iter()
+        .filter(|x| x.plugin_id.as_deref() == Some("public-works"))
+        .map(|x| x.code.as_str())
+        .collect();
+    assert_eq!(owned, ["pothole", "road-damage", "streetlight"]);
+    let intake = intake_with(&s, &h);
 
-        // North-east ward, hazard in lane: critical, 1 business day, NE crew.
-        let done = submit(&intake, pothole(39.80, -89.62, "yes"))
-            .await
-            .unwrap();
-        assert_eq!(done.request.queue.as_deref(), Some("streets-northeast"));
-        assert_eq!(
-            done.request.department_code.as_deref(),
-            Some("public-works")
-        );
-        assert_eq!(done.request.priority, townhall_domain::Priority::Critical);
-        let done = submit(&intake, pothole(39.75, -89.70, "no")).await.unwrap();
-        assert_eq!(done.request.queue.as_deref(), Some("streets-southwest"));
-        assert_eq!(done.request.priority, townhall_domain::Priority::High);
+    // North-east ward, hazard in lane: critical, 1 business day, NE crew.
+    let done = submit(&intake, pothole(39.80, -89.62, "yes")).await.unwrap();
+    assert_eq!(done.request.queue.as_deref(), Some("streets-northeast"));
+    assert_eq!(done.request.department_code.as_deref(), Some("public-works"));
+    assert_eq!(done.request.priority, townhall_domain::Priority::Critical);
+    let done = submit(&intake, pothole(39.75, -89.70, "no")).await.unwrap();
+    assert_eq!(done.request.queue.as_deref(), Some("streets-southwest"));
+    assert_eq!(done.request.priority, townhall_domain::Priority::High);
 
-        // Streetlights go to Utilities; a bad pole number is the plugin's rejection.
-        let mut light = plain("streetlight");
-        light.attributes = BTreeMap::from([
-            (
-                "pole_number".to_owned(),
-                AttributeInput::One("pole #7!".into()),
-            ),
-            ("problem".to_owned(), AttributeInput::One("out".into())),
-        ]);
-        match submit(&intake, light.clone()).await {
-            Err(IntakeError::Invalid(e)) => assert_eq!(e.code(), "INVALID_POLE_NUMBER"),
-            other => panic!("expected a rejection, got {other:?}"),
-        }
-        light
-            .attributes
-            .insert("pole_number".into(), AttributeInput::One("SL-10423".into()));
-        let done = submit(&intake, light).await.unwrap();
-        assert_eq!(done.request.department_code.as_deref(), Some("utilities"));
-        assert_eq!(done.request.queue.as_deref(), Some("lighting-southeast"));
-        assert_eq!(count(&s).await, 3);
-
-        let listed = h.list(None).await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert!(listed[0].enabled);
-
-        let retired = h.uninstall(None, "public-works").await.unwrap();
-        assert_eq!(retired, ["pothole", "road-damage", "streetlight"]);
-        intake.catalog().invalidate();
-        assert!(matches!(
-            submit(&intake, pothole(39.8, -89.6, "no")).await,
-            Err(IntakeError::UnknownService(_))
-        ));
-        // The requests and their history stay.
-        assert_eq!(count(&s).await, 3);
-        assert!(!s.history(done.request.id, true).await.unwrap().is_empty());
-        assert!(matches!(
-            h.uninstall(None, "public-works").await,
-            Err(PluginError::NotFound(_))
-        ));
+    // Streetlights go to Utilities; a bad pole number is the plugin's rejection.
+    let mut light = plain("streetlight");
+    light.attributes = BTreeMap::from([
+        ("pole_number".to_owned(), AttributeInput::One("pole #7!".into())),
+        ("problem".to_owned(), AttributeInput::One("out".into())),
+    ]);
+    match submit(&intake, light.clone()).await {
+        Err(IntakeError::Invalid(e)) => assert_eq!(e.code(), "INVALID_POLE_NUMBER"),
+        other => panic!("expected a rejection, got {other:?}"),
     }
-);
+    light
+        .attributes
+        .insert("pole_number".into(), AttributeInput::One("SL-10423".into()));
+    let done = submit(&intake, light).await.unwrap();
+    assert_eq!(done.request.department_code.as_deref(), Some("utilities"));
+    assert_eq!(done.request.queue.as_deref(), Some("lighting-southeast"));
+    assert_eq!(count(&s).await, 3);
+
+    let listed = h.list(None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].enabled);
+
+    let retired = h.uninstall(None, "public-works").await.unwrap();
+    assert_eq!(retired, ["pothole", "road-damage", "streetlight"]);
+    intake.catalog().invalidate();
+    assert!(matches!(
+        submit(&intake, pothole(39.8, -89.6, "no")).await,
+        Err(IntakeError::UnknownService(_))
+    ));
+    // The requests and their history stay.
+    assert_eq!(count(&s).await, 3);
+    assert!(!s.history(done.request.id, true).await.unwrap().is_empty());
+    assert!(matches!(
+        h.uninstall(None, "public-works").await,
+        Err(PluginError::NotFound(_))
+    ));
+});
 
 both_databases!(hostile_plugins_are_contained, |db: TestDb| async move {
     let s = store(&db).await;
@@ -315,202 +284,161 @@ both_databases!(hostile_plugins_are_contained, |db: TestDb| async move {
     drop(listener);
 });
 
-both_databases!(
-    repeated_faults_disable_the_plugin,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let config = HostConfig {
-            auto_disable_after: 3,
-            ..HostConfig::default()
-        };
-        let h = host(&s, config).await;
-        install_hostile(&h, &[], serde_json::json!({}), None).await;
-        let intake = intake_with(&s, &h);
-        for _ in 0..3 {
-            assert_eq!(
-                fault_kind(submit(&intake, plain("trap")).await),
-                FaultKind::Trapped
-            );
-        }
-        assert_eq!(
-            fault_kind(submit(&intake, plain("ok")).await),
-            FaultKind::Disabled
-        );
-        let install = h.get(None, "hostile").await.unwrap();
-        assert!(!install.enabled);
-        assert!(install.disabled_reason.unwrap().contains("PLUGIN_TRAPPED"));
-        assert_eq!(install.fault_count, 3);
-        h.enable(None, "hostile").await.unwrap();
-        assert_eq!(
-            submit(&intake, plain("ok"))
-                .await
-                .unwrap()
-                .request
-                .queue
-                .as_deref(),
-            Some("ok")
-        );
-        // Without the kv grant, using the store is a capability fault.
-        h.revoke(None, "hostile", &["kv".to_owned()]).await.unwrap();
-        assert_eq!(
-            fault_kind(submit(&intake, plain("kv-write")).await),
-            FaultKind::CapabilityDenied
-        );
+both_databases!(repeated_faults_disable_the_plugin, |db: TestDb| async move {
+    let s = store(&db).await;
+    let config = HostConfig {
+        auto_disable_after: 3,
+        ..HostConfig::default()
+    };
+    let h = host(&s, config).await;
+    install_hostile(&h, &[], serde_json::json!({}), None).await;
+    let intake = intake_with(&s, &h);
+    for _ in 0..3 {
+        assert_eq!(fault_kind(submit(&intake, plain("trap")).await), FaultKind::Trapped);
     }
-);
+    assert_eq!(fault_kind(submit(&intake, plain("ok")).await), FaultKind::Disabled);
+    let install = h.get(None, "hostile").await.unwrap();
+    assert!(!install.enabled);
+    assert!(install.disabled_reason.unwrap().contains("PLUGIN_TRAPPED"));
+    assert_eq!(install.fault_count, 3);
+    h.enable(None, "hostile").await.unwrap();
+    assert_eq!(
+        submit(&intake, plain("ok")).await.unwrap().request.queue.as_deref(),
+        Some("ok")
+    );
+    // Without the kv grant, using the store is a capability fault.
+    h.revoke(None, "hostile", &["kv".to_owned()]).await.unwrap();
+    assert_eq!(
+        fault_kind(submit(&intake, plain("kv-write")).await),
+        FaultKind::CapabilityDenied
+    );
+});
 
-both_databases!(
-    on_event_posts_notes_and_failures_are_retried,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let h = host(&s, quiet()).await;
-        install_public_works(&h).await;
-        install_hostile(&h, &["kv"], serde_json::json!({}), None).await;
-        let intake = intake_with(&s, &h);
-        let worker = OutboxWorker::new(
-            s.clone(),
-            clock(),
-            intake.wake_handle(),
-            WorkerConfig::default(),
-        );
-        worker.register_prefix("plugin:", h.event_handler(intake.clone()));
+both_databases!(on_event_posts_notes_and_failures_are_retried, |db: TestDb| async move {
+    let s = store(&db).await;
+    let h = host(&s, quiet()).await;
+    install_public_works(&h).await;
+    install_hostile(&h, &["kv"], serde_json::json!({}), None).await;
+    let intake = intake_with(&s, &h);
+    let worker = OutboxWorker::new(s.clone(), clock(), intake.wake_handle(), WorkerConfig::default());
+    worker.register_prefix("plugin:", h.event_handler(intake.clone()));
 
-        let done = submit(&intake, pothole(39.80, -89.62, "no")).await.unwrap();
-        let id = done.request.id;
-        intake
-            .change_status(
-                "springfield",
-                id,
-                StatusChange {
-                    to: Status::ActionScheduled,
-                    public_note: None,
-                    internal_note: None,
-                },
-                Actor::system(),
-            )
-            .await
-            .unwrap();
-        // created + status_changed, then the plugin's own note_added.
-        for _ in 0..3 {
-            worker.run_once().await;
-        }
-        let history = s.history(id, false).await.unwrap();
-        let note = history
+    let done = submit(&intake, pothole(39.80, -89.62, "no")).await.unwrap();
+    let id = done.request.id;
+    intake
+        .change_status(
+            "springfield",
+            id,
+            StatusChange {
+                to: Status::ActionScheduled,
+                public_note: None,
+                internal_note: None,
+            },
+            Actor::system(),
+        )
+        .await
+        .unwrap();
+    // created + status_changed, then the plugin's own note_added.
+    for _ in 0..3 {
+        worker.run_once().await;
+    }
+    let history = s.history(id, false).await.unwrap();
+    let note = history
+        .iter()
+        .find(|e| e.kind == townhall_domain::EventKind::PublicNote)
+        .expect("the plugin posted a public note");
+    assert_eq!(note.actor, Actor::plugin("public-works"));
+    assert!(note.body.as_deref().unwrap().contains("streets-northeast"));
+    // It does not react to its own note: exactly one.
+    assert_eq!(
+        history
             .iter()
-            .find(|e| e.kind == townhall_domain::EventKind::PublicNote)
-            .expect("the plugin posted a public note");
-        assert_eq!(note.actor, Actor::plugin("public-works"));
-        assert!(note.body.as_deref().unwrap().contains("streets-northeast"));
-        // It does not react to its own note: exactly one.
-        assert_eq!(
-            history
-                .iter()
-                .filter(|e| e.kind == townhall_domain::EventKind::PublicNote)
-                .count(),
-            1
-        );
+            .filter(|e| e.kind == townhall_domain::EventKind::PublicNote)
+            .count(),
+        1
+    );
 
-        // An on-event that panics fails the outbox item (retried later); the
-        // request it is about stays committed.
-        let ok = submit(&intake, plain("ok")).await.unwrap();
-        worker.run_once().await;
-        let stats = s.outbox_stats().await.unwrap();
-        assert_eq!(stats.pending, 1);
-        assert_eq!(stats.dead, 0);
-        assert!(s.request("springfield", ok.request.id).await.is_ok());
-        assert_eq!(
-            h.faults(None, "hostile", 10).await.unwrap()[0].hook,
-            "on_event"
-        );
+    // An on-event that panics fails the outbox item (retried later); the
+    // request it is about stays committed.
+    let ok = submit(&intake, plain("ok")).await.unwrap();
+    worker.run_once().await;
+    let stats = s.outbox_stats().await.unwrap();
+    assert_eq!(stats.pending, 1);
+    assert_eq!(stats.dead, 0);
+    assert!(s.request("springfield", ok.request.id).await.is_ok());
+    assert_eq!(h.faults(None, "hostile", 10).await.unwrap()[0].hook, "on_event");
 
-        // on-event may write to its store.
-        // Rust's standard library cannot even open a socket here; if a guest
-        // reached `wasi:sockets`, the host's address check would refuse it and
-        // fail the call with PLUGIN_CAPABILITY_DENIED.
-        let socket = submit(&intake, plain("socket")).await.unwrap();
-        assert_eq!(socket.request.queue.as_deref(), Some("socket:refused"));
-        let kv = submit(&intake, plain("kv-write")).await.unwrap();
-        worker.run_once().await;
-        let seen = s
-            .plugin_kv_get("springfield", "hostile", "seen")
-            .await
-            .unwrap();
-        assert_eq!(seen, Some(kv.request.id.to_string().into_bytes()));
-    }
-);
+    // on-event may write to its store.
+    // Rust's standard library cannot even open a socket here; if a guest
+    // reached `wasi:sockets`, the host's address check would refuse it and
+    // fail the call with PLUGIN_CAPABILITY_DENIED.
+    let socket = submit(&intake, plain("socket")).await.unwrap();
+    assert_eq!(socket.request.queue.as_deref(), Some("socket:refused"));
+    let kv = submit(&intake, plain("kv-write")).await.unwrap();
+    worker.run_once().await;
+    let seen = s.plugin_kv_get("springfield", "hostile", "seen").await.unwrap();
+    assert_eq!(seen, Some(kv.request.id.to_string().into_bytes()));
+});
 
-both_databases!(
-    other_processes_see_changes_within_a_second,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let config = HostConfig {
-            sync_interval_ms: 200,
-            ..quiet()
-        };
-        let server = host(&s, config.clone()).await;
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let poller = server.spawn_sync(shutdown);
-        let intake = intake_with(&s, &server);
+both_databases!(other_processes_see_changes_within_a_second, |db: TestDb| async move {
+    let s = store(&db).await;
+    let config = HostConfig {
+        sync_interval_ms: 200,
+        ..quiet()
+    };
+    let server = host(&s, config.clone()).await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let poller = server.spawn_sync(shutdown);
+    let intake = intake_with(&s, &server);
 
-        // The CLI, on its own connection, installs the plugin.
-        let cli_store = Store::connect(&StoreOptions::new(db.url.clone()))
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        let args = cli::InstallArgs {
-            file: PathBuf::from(fx::PUBLIC_WORKS),
-            config_file: Some(PathBuf::from(fx::PUBLIC_WORKS_CONFIG)),
-            ..Default::default()
-        };
-        cli::install(cli_store.clone(), &cache_root(), &config, &args, &mut out)
-            .await
-            .unwrap();
-        let printed = String::from_utf8(out).unwrap();
-        assert!(printed.contains("installed public-works"), "{printed}");
-        let installed = Instant::now();
-        loop {
-            intake.catalog().invalidate();
-            if let Ok(done) = submit(&intake, pothole(39.80, -89.62, "no")).await {
-                assert_eq!(done.request.queue.as_deref(), Some("streets-northeast"));
-                break;
-            }
-            assert!(
-                installed.elapsed() < Duration::from_secs(1),
-                "the server did not pick up the install"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    // The CLI, on its own connection, installs the plugin.
+    let cli_store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let mut out = Vec::new();
+    let args = cli::InstallArgs {
+        file: PathBuf::from(fx::PUBLIC_WORKS),
+        config_file: Some(PathBuf::from(fx::PUBLIC_WORKS_CONFIG)),
+        ..Default::default()
+    };
+    cli::install(cli_store.clone(), &cache_root(), &config, &args, &mut out)
+        .await
+        .unwrap();
+    let printed = String::from_utf8(out).unwrap();
+    assert!(printed.contains("installed public-works"), "{printed}");
+    let installed = Instant::now();
+    loop {
+        intake.catalog().invalidate();
+        if let Ok(done) = submit(&intake, pothole(39.80, -89.62, "no")).await {
+            assert_eq!(done.request.queue.as_deref(), Some("streets-northeast"));
+            break;
         }
-        let mut out = Vec::new();
-        cli::list(cli_store.clone(), None, &mut out).await.unwrap();
         assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .contains("public-works\t0.1.0\tenabled")
+            installed.elapsed() < Duration::from_secs(1),
+            "the server did not pick up the install"
         );
-
-        // Disabling from another process reaches the server too.
-        let admin = host(&cli_store, config.clone()).await;
-        admin
-            .disable(None, "public-works", "maintenance")
-            .await
-            .unwrap();
-        let disabled = Instant::now();
-        loop {
-            if let Err(IntakeError::Plugin(f)) = submit(&intake, pothole(39.80, -89.62, "no")).await
-            {
-                assert_eq!(f.kind, FaultKind::Disabled);
-                break;
-            }
-            assert!(
-                disabled.elapsed() < Duration::from_secs(1),
-                "the server did not pick up the disable"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        stop.send(true).unwrap();
-        poller.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-);
+    let mut out = Vec::new();
+    cli::list(cli_store.clone(), None, &mut out).await.unwrap();
+    assert!(String::from_utf8(out).unwrap().contains("public-works\t0.1.0\tenabled"));
+
+    // Disabling from another process reaches the server too.
+    let admin = host(&cli_store, config.clone()).await;
+    admin.disable(None, "public-works", "maintenance").await.unwrap();
+    let disabled = Instant::now();
+    loop {
+        if let Err(IntakeError::Plugin(f)) = submit(&intake, pothole(39.80, -89.62, "no")).await {
+            assert_eq!(f.kind, FaultKind::Disabled);
+            break;
+        }
+        assert!(
+            disabled.elapsed() < Duration::from_secs(1),
+            "the server did not pick up the disable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    poller.await.unwrap();
+});
 
 both_databases!(signatures_versions_and_upgrades, |db: TestDb| async move {
     let s = store(&db).await;
@@ -535,10 +463,7 @@ both_databases!(signatures_versions_and_upgrades, |db: TestDb| async move {
         signature: Some(signing::sign(&bytes, &[1u8; 32]).to_vec()),
         ..unsigned.clone()
     };
-    assert!(matches!(
-        h.install(forged).await,
-        Err(PluginError::BadSignature)
-    ));
+    assert!(matches!(h.install(forged).await, Err(PluginError::BadSignature)));
     let signed = InstallRequest {
         signature: Some(signing::sign(&bytes, &secret).to_vec()),
         ..unsigned.clone()
@@ -583,20 +508,14 @@ both_databases!(signatures_versions_and_upgrades, |db: TestDb| async move {
     let future = String::from_utf8_lossy(&bytes).contains("townhall:plugin/department@0.1.0");
     assert!(future, "the component names its interface version");
     let mut v9 = bytes.clone();
-    let (from, to) = (
-        b"townhall:plugin/department@0.1.0",
-        b"townhall:plugin/department@0.9.0",
-    );
+    let (from, to) = (b"townhall:plugin/department@0.1.0", b"townhall:plugin/department@0.9.0");
     let mut patched = 0;
     while let Some(at) = v9.windows(from.len()).position(|w| w == from) {
         v9[at..at + from.len()].copy_from_slice(to);
         patched += 1;
     }
     assert!(patched >= 1);
-    let err = h
-        .inspect(&v9, Some(&signing::sign(&v9, &secret)))
-        .await
-        .unwrap_err();
+    let err = h.inspect(&v9, Some(&signing::sign(&v9, &secret))).await.unwrap_err();
     assert_eq!(err.code(), "PLUGIN_UNSUPPORTED_INTERFACE", "{err}");
     assert!(
         err.to_string().contains("0.9.0") && err.to_string().contains("supports 0.1.0"),

@@ -41,8 +41,8 @@ use townhall_domain::service::ServiceDefinition;
 use townhall_domain::sla::SlaTarget;
 use townhall_domain::{EventKind, Open311Status, Priority, Status};
 use townhall_search::{
-    DateRange, Near, SearchConfig, SearchDocument, SearchFilter, SearchIndex, SearchQuery,
-    SortOrder, TantivyOptions, Viewer,
+    DateRange, Near, SearchConfig, SearchDocument, SearchFilter, SearchIndex, SearchQuery, SortOrder, TantivyOptions,
+    Viewer,
 };
 use townhall_store::{Actor, Department, Jurisdiction, NewEvent, NewRequest, Store, StoreOptions};
 use uuid::Uuid;
@@ -184,8 +184,7 @@ const STREETS: &[&str] = &[
     "Bravo Murillo",
 ];
 const NAMES: &[&str] = &[
-    "Ana", "Luis", "María", "John", "Fatima", "Wei", "Olga", "Pedro", "Lucía", "Sam", "Noor",
-    "Jorge", "Elena", "Tom",
+    "Ana", "Luis", "María", "John", "Fatima", "Wei", "Olga", "Pedro", "Lucía", "Sam", "Noor", "Jorge", "Elena", "Tom",
 ];
 const SURNAMES: &[&str] = &[
     "García",
@@ -212,14 +211,7 @@ const SERVICES: &[(&str, &str, &str, bool)] = &[
     ("water", "Water or sewer issue", "utilities", false),
     ("noise", "Noise complaint", "code", true),
 ];
-const DEPARTMENTS: &[&str] = &[
-    "streets",
-    "utilities",
-    "parks",
-    "police",
-    "sanitation",
-    "code",
-];
+const DEPARTMENTS: &[&str] = &["streets", "utilities", "parks", "police", "sanitation", "code"];
 
 /// splitmix64: a fixed, dependency-free pseudo-random sequence.
 struct Rng(u64);
@@ -247,9 +239,7 @@ impl Rng {
 }
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).single().unwrap_or_default()
 }
 
 fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
@@ -316,11 +306,7 @@ fn generate(i: u64) -> SearchDocument {
         address_sensitive: sensitive,
         reporter_user_id: None,
         description: Some(sentence(&mut rng, 6, 16)),
-        address: Some(format!(
-            "{} {} Street",
-            1 + rng.below(400),
-            rng.pick(STREETS)
-        )),
+        address: Some(format!("{} {} Street", 1 + rng.below(400), rng.pick(STREETS))),
         lat: Some(lat),
         long: Some(long),
         public_notes,
@@ -353,10 +339,8 @@ fn queries(n: usize) -> Queries {
     for _ in 0..n {
         let words = if rng.chance(0.6) { 1 } else { 2 };
         q.text.push(sentence(&mut rng, words, words));
-        q.filtered.push((
-            sentence(&mut rng, 1, 1),
-            (*rng.pick(DEPARTMENTS)).to_owned(),
-        ));
+        q.filtered
+            .push((sentence(&mut rng, 1, 1), (*rng.pick(DEPARTMENTS)).to_owned()));
         q.geo.push((
             CENTER.0 + (rng.unit() - 0.5) * 0.15,
             CENTER.1 + (rng.unit() - 0.5) * 0.15,
@@ -368,17 +352,15 @@ fn queries(n: usize) -> Queries {
 const OPEN_STATUSES: [Status; 3] = [Status::Open, Status::Acknowledged, Status::InProgress];
 
 fn filtered_query(text: &str, since: DateTime<Utc>) -> SearchQuery {
-    SearchQuery::new(J)
-        .text(format!("{text} "))
-        .filter(SearchFilter {
-            statuses: OPEN_STATUSES.to_vec(),
-            open311: Some(Open311Status::Open),
-            requested: DateRange {
-                from: Some(since),
-                to: None,
-            },
-            ..Default::default()
-        })
+    SearchQuery::new(J).text(format!("{text} ")).filter(SearchFilter {
+        statuses: OPEN_STATUSES.to_vec(),
+        open311: Some(Open311Status::Open),
+        requested: DateRange {
+            from: Some(since),
+            to: None,
+        },
+        ..Default::default()
+    })
 }
 
 fn geo_query(lat: f64, long: f64) -> SearchQuery {
@@ -405,11 +387,7 @@ fn cpu_ns() -> u64 {
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| {
-            s.split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-        })
+        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
         .sum()
 }
 
@@ -443,12 +421,8 @@ impl Latency {
             v.sort();
             let n = v.len().max(1);
             let at = |p: f64| {
-                v.get(
-                    ((n as f64 * p).ceil() as usize)
-                        .saturating_sub(1)
-                        .min(n - 1),
-                )
-                .copied()
+                v.get(((n as f64 * p).ceil() as usize).saturating_sub(1).min(n - 1))
+                    .copied()
             };
             let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
             (ms(at(0.50)), ms(at(0.99)))
@@ -479,8 +453,7 @@ where
         let s = Instant::now();
         last = Some(f().await?);
         runs.wall.push(s.elapsed());
-        runs.cpu
-            .push(Duration::from_nanos(cpu_ns().saturating_sub(c)));
+        runs.cpu.push(Duration::from_nanos(cpu_ns().saturating_sub(c)));
     }
     let last = last.ok_or("no run")?;
     Ok((runs, last))
@@ -566,10 +539,7 @@ async fn run(args: Args) -> Res<()> {
     let data = tempfile::tempdir()?;
 
     // ---- tantivy: full rebuild ----
-    let index_home = args
-        .reuse
-        .clone()
-        .unwrap_or_else(|| data.path().to_path_buf());
+    let index_home = args.reuse.clone().unwrap_or_else(|| data.path().to_path_buf());
     let options = TantivyOptions::in_data_dir(&index_home);
     let ix = SearchIndex::open(&SearchConfig::Embedded(options.clone())).await?;
     let reuse = args.reuse.is_some() && !ix.needs_rebuild();
@@ -579,10 +549,7 @@ async fn run(args: Args) -> Res<()> {
         options.writer_memory_bytes >> 20
     );
     if reuse {
-        println!(
-            "  (reusing the index in {}; no rebuild)",
-            index_home.display()
-        );
+        println!("  (reusing the index in {}; no rebuild)", index_home.display());
     } else {
         rebuild(&ix, &args).await?;
     }
@@ -644,17 +611,11 @@ async fn rebuild(ix: &SearchIndex, args: &Args) -> Res<()> {
     Ok(())
 }
 
-async fn queries_tantivy(
-    ix: &SearchIndex,
-    args: &Args,
-    qs: &Queries,
-    since: DateTime<Utc>,
-) -> Res<()> {
+async fn queries_tantivy(ix: &SearchIndex, args: &Args, qs: &Queries, since: DateTime<Utc>) -> Res<()> {
     // Warm up, then measure.
     let public = Viewer::Public;
     for t in qs.text.iter().take(50) {
-        ix.search(&public, &SearchQuery::new(J).text(t.clone()))
-            .await?;
+        ix.search(&public, &SearchQuery::new(J).text(t.clone())).await?;
     }
     let rep = args.repeat;
     let only = |kind: &str| args.only.as_deref().is_none_or(|o| o == kind);
@@ -777,12 +738,7 @@ async fn store_reindex(n: u64, dir: &std::path::Path) -> Res<()> {
             public: true,
         };
         store
-            .submit(
-                new,
-                NewEvent::new(EventKind::Created, Actor::reporter()),
-                vec![],
-                t0(),
-            )
+            .submit(new, NewEvent::new(EventKind::Created, Actor::reporter()), vec![], t0())
             .await?;
     }
     println!(
@@ -862,13 +818,8 @@ const PG_TEXT: &str = "plainto_tsquery('th_bench', $1)";
 
 async fn postgres(admin_url: &str, args: &Args, qs: &Queries, since: DateTime<Utc>) -> Res<()> {
     let db = format!("townhall_bench_{}", std::process::id());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await?;
-    q(&format!("DROP DATABASE IF EXISTS {db}"))
-        .execute(&admin)
-        .await?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await?;
+    q(&format!("DROP DATABASE IF EXISTS {db}")).execute(&admin).await?;
     q(&format!("CREATE DATABASE {db}")).execute(&admin).await?;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
     let pool = PgPoolOptions::new()
@@ -983,12 +934,7 @@ async fn postgres_in(pool: &PgPool, args: &Args, qs: &Queries, since: DateTime<U
     let mut filtered = Latency::default();
     for (t, dept) in &qs.filtered {
         let (runs, rows) = timed(args.repeat, || async {
-            q(&filtered_top)
-                .bind(t)
-                .bind(dept)
-                .bind(since)
-                .fetch_all(pool)
-                .await?;
+            q(&filtered_top).bind(t).bind(dept).bind(since).fetch_all(pool).await?;
             Ok(q(&filtered_facets)
                 .bind(t)
                 .bind(dept)
@@ -1005,8 +951,7 @@ async fn postgres_in(pool: &PgPool, args: &Args, qs: &Queries, since: DateTime<U
     let geo_cond = format!(
         "jurisdiction_id = 'bench' AND public AND lat BETWEEN $3 AND $4 AND long BETWEEN $5 AND $6 AND {dist} <= 1000"
     );
-    let geo_top =
-        format!("SELECT id FROM bench_requests WHERE {geo_cond} ORDER BY {dist} LIMIT 20");
+    let geo_top = format!("SELECT id FROM bench_requests WHERE {geo_cond} ORDER BY {dist} LIMIT 20");
     let geo_facets = facets(&geo_cond);
     let mut geo = Latency::default();
     for &(lat, long) in &qs.geo {

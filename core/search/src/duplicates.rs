@@ -90,11 +90,7 @@ pub(crate) async fn find(
         ));
     }
     if q.max_age <= Duration::zero() {
-        return Err(invalid(
-            "maxAge",
-            "INVALID_MAX_AGE",
-            "the age limit must be positive",
-        ));
+        return Err(invalid("maxAge", "INVALID_MAX_AGE", "the age limit must be positive"));
     }
     let search = SearchQuery {
         jurisdiction_id: q.jurisdiction_id.clone(),
@@ -162,11 +158,7 @@ pub(crate) async fn find(
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.distance_m.total_cmp(&b.distance_m))
-    });
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.distance_m.total_cmp(&b.distance_m)));
     out.truncate(q.limit.max(1));
     Ok(out)
 }

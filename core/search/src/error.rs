@@ -40,9 +40,7 @@ impl SearchError {
         match self {
             SearchError::InvalidQuery { .. } => false,
             SearchError::Unavailable(_) | SearchError::Engine(_) => true,
-            SearchError::Store(e) => {
-                !matches!(e, StoreError::NotFound { .. } | StoreError::Corrupt(_))
-            }
+            SearchError::Store(e) => !matches!(e, StoreError::NotFound { .. } | StoreError::Corrupt(_)),
         }
     }
 

@@ -57,10 +57,7 @@ pub fn bbox_around(lat: f64, long: f64, radius_m: f64) -> BoundingBox {
 /// The centre of the grid cell holding the point.
 pub fn coarse(lat: f64, long: f64) -> (f64, f64) {
     let snap = |v: f64| ((v / COARSE_CELL_DEG).floor() + 0.5) * COARSE_CELL_DEG;
-    (
-        snap(lat).clamp(-90.0, 90.0),
-        snap(long).clamp(-180.0, 180.0),
-    )
+    (snap(lat).clamp(-90.0, 90.0), snap(long).clamp(-180.0, 180.0))
 }
 
 #[cfg(test)]

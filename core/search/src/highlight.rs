@@ -89,40 +89,20 @@ fn escape_into(out: &mut String, s: &str) {
 fn searchable_fields<'a>(doc: &'a SearchDocument, viewer: &Viewer) -> Vec<(SnippetField, &'a str)> {
     let privileged = viewer.privileged_for(doc.department_code.as_deref());
     let mut v = Vec::new();
-    v.extend(
-        doc.description
-            .as_deref()
-            .map(|d| (SnippetField::Description, d)),
-    );
+    v.extend(doc.description.as_deref().map(|d| (SnippetField::Description, d)));
     if !doc.address_sensitive || privileged {
         v.extend(doc.address.as_deref().map(|a| (SnippetField::Address, a)));
     }
-    v.extend(
-        doc.public_notes
-            .iter()
-            .map(|n| (SnippetField::PublicNote, n.as_str())),
-    );
+    v.extend(doc.public_notes.iter().map(|n| (SnippetField::PublicNote, n.as_str())));
     if privileged {
         v.extend(
             doc.internal_notes
                 .iter()
                 .map(|n| (SnippetField::InternalNote, n.as_str())),
         );
-        v.extend(
-            doc.reporter_name
-                .as_deref()
-                .map(|s| (SnippetField::ReporterName, s)),
-        );
-        v.extend(
-            doc.reporter_email
-                .as_deref()
-                .map(|s| (SnippetField::ReporterEmail, s)),
-        );
-        v.extend(
-            doc.reporter_phone
-                .as_deref()
-                .map(|s| (SnippetField::ReporterPhone, s)),
-        );
+        v.extend(doc.reporter_name.as_deref().map(|s| (SnippetField::ReporterName, s)));
+        v.extend(doc.reporter_email.as_deref().map(|s| (SnippetField::ReporterEmail, s)));
+        v.extend(doc.reporter_phone.as_deref().map(|s| (SnippetField::ReporterPhone, s)));
     }
     v
 }
@@ -211,16 +191,9 @@ mod tests {
     #[test]
     fn long_text_is_cut_around_the_first_match() {
         let long = format!("{} pothole {}", "word ".repeat(80), "more ".repeat(80));
-        let marks = vec![(
-            long.find("pothole").unwrap_or(0),
-            long.find("pothole").unwrap_or(0) + 7,
-        )];
+        let marks = vec![(long.find("pothole").unwrap_or(0), long.find("pothole").unwrap_or(0) + 7)];
         let s = cut(SnippetField::Description, &long, &marks).unwrap();
-        assert!(
-            s.text.starts_with('…') && s.text.ends_with('…'),
-            "{}",
-            s.text
-        );
+        assert!(s.text.starts_with('…') && s.text.ends_with('…'), "{}", s.text);
         assert_eq!(s.highlighted(), vec!["pothole"]);
         assert!(s.text.len() <= WINDOW + 8);
     }

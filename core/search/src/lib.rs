@@ -46,8 +46,7 @@ pub use highlight::{Snippet, SnippetField};
 pub use indexer::{OUTBOX_CONSUMER, SearchIndexer, load_document};
 pub use meili::MeiliOptions;
 pub use query::{
-    DateRange, FacetCount, Facets, Hit, Near, PageInfo, SearchFilter, SearchQuery, SearchResults,
-    SortOrder, Viewer,
+    DateRange, FacetCount, Facets, Hit, Near, PageInfo, SearchFilter, SearchQuery, SearchResults, SortOrder, Viewer,
 };
 pub use reindex::{ReindexStats, catch_up, reindex};
 
@@ -78,10 +77,7 @@ impl SearchConfig {
     pub fn from_env(data_dir: &Path) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         match var("MEILISEARCH_URL") {
-            Some(url) => Self::meilisearch(
-                url,
-                var("MEILISEARCH_KEY").or_else(|| var("MEILISEARCH_API_KEY")),
-            ),
+            Some(url) => Self::meilisearch(url, var("MEILISEARCH_KEY").or_else(|| var("MEILISEARCH_API_KEY"))),
             None => Self::embedded(data_dir),
         }
     }
@@ -110,12 +106,9 @@ impl SearchIndex {
         match config {
             SearchConfig::Embedded(opts) => {
                 let opts = opts.clone();
-                let backend =
-                    tokio::task::spawn_blocking(move || embedded::TantivyBackend::open(&opts))
-                        .await
-                        .map_err(|e| {
-                            SearchError::Engine(format!("opening the index failed: {e}"))
-                        })??;
+                let backend = tokio::task::spawn_blocking(move || embedded::TantivyBackend::open(&opts))
+                    .await
+                    .map_err(|e| SearchError::Engine(format!("opening the index failed: {e}")))??;
                 let backend = Arc::new(backend);
                 Ok(SearchIndex {
                     backend: backend.clone(),
@@ -142,11 +135,7 @@ impl SearchIndex {
     }
 
     /// Searches as `viewer`.
-    pub async fn search(
-        &self,
-        viewer: &Viewer,
-        query: &SearchQuery,
-    ) -> Result<SearchResults, SearchError> {
+    pub async fn search(&self, viewer: &Viewer, query: &SearchQuery) -> Result<SearchResults, SearchError> {
         let plan = query.plan(viewer, !query.skip_facets)?;
         let started = Instant::now();
         let raw = self.backend.execute(&plan).await?;
@@ -287,12 +276,7 @@ fn assemble(plan: &Plan, total: u64, raw: Vec<RawHit>, facets: Facets) -> Search
             tracing::error!(request_id = %h.doc.id, "search engine returned a request the viewer may not see; dropped");
             continue;
         }
-        hits.push(make_hit(
-            plan,
-            h,
-            center,
-            query::encode_cursor(plan.offset + i + 1),
-        ));
+        hits.push(make_hit(plan, h, center, query::encode_cursor(plan.offset + i + 1)));
     }
     let end_cursor = hits.last().map(|h| h.cursor.clone());
     let shown = (plan.offset + hits.len()) as u64;
@@ -313,8 +297,7 @@ fn make_hit(plan: &Plan, raw: RawHit, center: Option<(f64, f64)>, cursor: String
     let (lat, long) = if exact {
         (d.lat, d.long)
     } else {
-        d.search_point()
-            .map_or((None, None), |(a, b)| (Some(a), Some(b)))
+        d.search_point().map_or((None, None), |(a, b)| (Some(a), Some(b)))
     };
     let distance_m = match (center, lat, long) {
         (Some((clat, clong)), Some(a), Some(b)) => Some(geo::distance_m(clat, clong, a, b)),

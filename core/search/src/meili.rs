@@ -128,10 +128,7 @@ pub(crate) fn to_meili(d: &SearchDocument) -> Value {
         m.insert("lat".into(), json!(lat));
         m.insert("lng".into(), json!(lng));
     }
-    m.insert(
-        PUBLIC_TEXT.into(),
-        json!(text::terms_joined(&d.public_text())),
-    );
+    m.insert(PUBLIC_TEXT.into(), json!(text::terms_joined(&d.public_text())));
     let private = text::terms_joined(&d.private_text());
     if !private.is_empty() {
         m.insert(private_field(d.department_code.as_deref()), json!(private));
@@ -169,10 +166,7 @@ fn date_filter(out: &mut Vec<String>, attr: &str, r: &DateRange) {
 
 /// The plan's filters, the viewer's included, as a Meilisearch filter.
 pub(crate) fn filter_for(plan: &Plan) -> String {
-    let mut c = vec![format!(
-        "jurisdiction_id = {}",
-        quote(&plan.jurisdiction_id)
-    )];
+    let mut c = vec![format!("jurisdiction_id = {}", quote(&plan.jurisdiction_id))];
     match &plan.viewer {
         Viewer::Admin => {}
         Viewer::Public => c.push("public = true".into()),
@@ -190,10 +184,7 @@ pub(crate) fn filter_for(plan: &Plan) -> String {
     }
     let f = &plan.filter;
     if !f.statuses.is_empty() {
-        c.push(format!(
-            "status IN {}",
-            list(f.statuses.iter().map(|s| s.as_str()))
-        ));
+        c.push(format!("status IN {}", list(f.statuses.iter().map(|s| s.as_str()))));
     }
     if let Some(o) = f.open311 {
         c.push(format!("open311 = {}", quote(o.as_str())));
@@ -211,10 +202,7 @@ pub(crate) fn filter_for(plan: &Plan) -> String {
         ));
     }
     if !f.priorities.is_empty() {
-        c.push(format!(
-            "priority IN {}",
-            list(f.priorities.iter().map(|p| p.as_str()))
-        ));
+        c.push(format!("priority IN {}", list(f.priorities.iter().map(|p| p.as_str()))));
     }
     date_filter(&mut c, "requested_at", &f.requested);
     date_filter(&mut c, "updated_at", &f.updated);
@@ -243,11 +231,7 @@ pub(crate) fn query_string(words: &[QueryWord]) -> String {
     let prefix: Vec<&QueryWord> = words.iter().filter(|w| w.prefix).collect();
     let open = !prefix.is_empty();
     ordered.extend(prefix);
-    let mut q = ordered
-        .iter()
-        .map(|w| w.term.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut q = ordered.iter().map(|w| w.term.as_str()).collect::<Vec<_>>().join(" ");
     if !open {
         q.push(' ');
     }
@@ -279,17 +263,14 @@ pub(crate) struct MeiliBackend {
 
 fn unavailable(e: MeiliError) -> SearchError {
     match e {
-        MeiliError::Meilisearch(m) => {
-            SearchError::Engine(format!("{:?}: {}", m.error_code, m.error_message))
-        }
+        MeiliError::Meilisearch(m) => SearchError::Engine(format!("{:?}: {}", m.error_code, m.error_message)),
         other => SearchError::Unavailable(other.to_string()),
     }
 }
 
 impl MeiliBackend {
     pub(crate) async fn open(options: MeiliOptions) -> Result<MeiliBackend, SearchError> {
-        let client =
-            Client::new(options.url.clone(), options.api_key.clone()).map_err(unavailable)?;
+        let client = Client::new(options.url.clone(), options.api_key.clone()).map_err(unavailable)?;
         let (index, created) = match client.get_index(&options.index_uid).await {
             Ok(index) => (index, false),
             Err(MeiliError::Meilisearch(m)) if matches!(m.error_code, ErrorCode::IndexNotFound) => {
@@ -302,27 +283,14 @@ impl MeiliBackend {
             }
             Err(e) => return Err(unavailable(e)),
         };
-        let existing = index
-            .get_searchable_attributes()
-            .await
-            .map_err(unavailable)?;
-        let mut fields: BTreeSet<String> = existing
-            .into_iter()
-            .filter(|a| a.starts_with("p_"))
-            .collect();
+        let existing = index.get_searchable_attributes().await.map_err(unavailable)?;
+        let mut fields: BTreeSet<String> = existing.into_iter().filter(|a| a.starts_with("p_")).collect();
         fields.insert(PUBLIC_TEXT.into());
-        let task = index
-            .set_settings(&settings(&fields))
-            .await
-            .map_err(unavailable)?;
+        let task = index.set_settings(&settings(&fields)).await.map_err(unavailable)?;
         wait(&client, task, options.task_timeout).await?;
         let complete = match index.get_document::<StateDoc>(STATE_ID).await {
             Ok(s) => s.complete,
-            Err(MeiliError::Meilisearch(m))
-                if matches!(m.error_code, ErrorCode::DocumentNotFound) =>
-            {
-                false
-            }
+            Err(MeiliError::Meilisearch(m)) if matches!(m.error_code, ErrorCode::DocumentNotFound) => false,
             Err(e) => return Err(unavailable(e)),
         };
         Ok(MeiliBackend {
@@ -361,18 +329,10 @@ impl MeiliBackend {
         if !missing(&all) {
             return Ok(());
         }
-        let server = self
-            .index
-            .get_searchable_attributes()
-            .await
-            .map_err(unavailable)?;
+        let server = self.index.get_searchable_attributes().await.map_err(unavailable)?;
         all.extend(server.into_iter().filter(|a| a.starts_with("p_")));
         all.extend(wanted);
-        let task = self
-            .index
-            .set_searchable_attributes(&all)
-            .await
-            .map_err(unavailable)?;
+        let task = self.index.set_searchable_attributes(&all).await.map_err(unavailable)?;
         wait(&self.client, task, self.options.task_timeout).await?;
         if let Ok(mut f) = self.fields.write() {
             *f = (all, Instant::now());
@@ -384,10 +344,7 @@ impl MeiliBackend {
     /// replica has not seen (another replica may have added it).
     async fn refresh_fields_for(&self, wanted: &[String]) {
         let (stale, missing) = match self.fields.read() {
-            Ok(f) => (
-                f.1.elapsed() > FIELDS_REFRESH,
-                wanted.iter().any(|w| !f.0.contains(w)),
-            ),
+            Ok(f) => (f.1.elapsed() > FIELDS_REFRESH, wanted.iter().any(|w| !f.0.contains(w))),
             Err(_) => (false, false),
         };
         if !(stale && missing) {
@@ -406,8 +363,7 @@ impl MeiliBackend {
             Viewer::Admin => None,
             Viewer::Public | Viewer::Resident { .. } => Some(vec![PUBLIC_TEXT.to_owned()]),
             Viewer::Staff { departments } => {
-                let wanted: Vec<String> =
-                    departments.iter().map(|d| private_field(Some(d))).collect();
+                let wanted: Vec<String> = departments.iter().map(|d| private_field(Some(d))).collect();
                 self.refresh_fields_for(&wanted).await;
                 let known = self.known_fields();
                 let mut on = vec![PUBLIC_TEXT.to_owned()];
@@ -423,14 +379,7 @@ fn settings(searchable: &BTreeSet<String>) -> Settings {
         .with_searchable_attributes(searchable)
         .with_filterable_attributes(FILTERABLE)
         .with_sortable_attributes(["requested_at", "updated_at", "_geo"])
-        .with_ranking_rules([
-            "sort",
-            "words",
-            "typo",
-            "proximity",
-            "attribute",
-            "exactness",
-        ])
+        .with_ranking_rules(["sort", "words", "typo", "proximity", "attribute", "exactness"])
         .with_pagination(PaginationSetting {
             max_total_hits: 10_000_000,
         })
@@ -502,21 +451,13 @@ impl SearchBackend for MeiliBackend {
             return Ok(());
         }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let task = self
-            .index
-            .delete_documents(&ids)
-            .await
-            .map_err(unavailable)?;
+        let task = self.index.delete_documents(&ids).await.map_err(unavailable)?;
         self.remember(task);
         Ok(())
     }
 
     async fn clear(&self) -> Result<(), SearchError> {
-        let task = self
-            .index
-            .delete_all_documents()
-            .await
-            .map_err(unavailable)?;
+        let task = self.index.delete_all_documents().await.map_err(unavailable)?;
         self.remember(task);
         self.complete.store(false, Ordering::Release);
         Ok(())
@@ -551,9 +492,7 @@ impl SearchBackend for MeiliBackend {
             Some(query_string(&plan.words))
         };
         let search_on = self.attributes_to_search_on(&plan.viewer).await;
-        let search_on_refs: Option<Vec<&str>> = search_on
-            .as_ref()
-            .map(|v| v.iter().map(String::as_str).collect());
+        let search_on_refs: Option<Vec<&str>> = search_on.as_ref().map(|v| v.iter().map(String::as_str).collect());
         let sort: Vec<String> = match plan.sort {
             PlanSort::Relevance => vec![],
             PlanSort::RequestedDesc => vec!["requested_at:desc".into()],
@@ -622,11 +561,7 @@ impl SearchBackend for MeiliBackend {
             department: counts("department"),
         };
         facets.normalize();
-        Ok(RawResults {
-            total,
-            hits,
-            facets,
-        })
+        Ok(RawResults { total, hits, facets })
     }
 
     async fn shutdown(&self) -> Result<(), SearchError> {

@@ -59,9 +59,7 @@ impl Viewer {
     pub fn privileged_for(&self, department: Option<&str>) -> bool {
         match self {
             Viewer::Admin => true,
-            Viewer::Staff { departments } => {
-                department.is_some_and(|d| departments.iter().any(|x| x == d))
-            }
+            Viewer::Staff { departments } => department.is_some_and(|d| departments.iter().any(|x| x == d)),
             Viewer::Public | Viewer::Resident { .. } => false,
         }
     }
@@ -192,11 +190,7 @@ impl SearchQuery {
                 format!("a search text is at most {MAX_QUERY_CHARS} characters"),
             ));
         }
-        let first = if self.first == 0 {
-            DEFAULT_PAGE
-        } else {
-            self.first
-        };
+        let first = if self.first == 0 { DEFAULT_PAGE } else { self.first };
         if first > MAX_PAGE {
             return Err(invalid(
                 "first",
@@ -212,9 +206,7 @@ impl SearchQuery {
             return Err(invalid(
                 "after",
                 "PAGE_TOO_DEEP",
-                format!(
-                    "results beyond the first {MAX_WINDOW} cannot be paged to; narrow the search"
-                ),
+                format!("results beyond the first {MAX_WINDOW} cannot be paged to; narrow the search"),
             ));
         }
         let f = &self.filter;
@@ -237,10 +229,7 @@ impl SearchQuery {
                 ));
             }
         }
-        for (field, r) in [
-            ("filter.requested", &f.requested),
-            ("filter.updated", &f.updated),
-        ] {
+        for (field, r) in [("filter.requested", &f.requested), ("filter.updated", &f.updated)] {
             if let (Some(a), Some(b)) = (r.from, r.to)
                 && a > b
             {
@@ -262,11 +251,7 @@ impl SearchQuery {
         if let Viewer::Staff { departments } = viewer
             && departments.iter().any(|d| d.trim().is_empty())
         {
-            return Err(invalid(
-                "viewer",
-                "INVALID_VIEWER",
-                "a department code is never empty",
-            ));
+            return Err(invalid("viewer", "INVALID_VIEWER", "a department code is never empty"));
         }
         Ok(Plan {
             jurisdiction_id: self.jurisdiction_id.clone(),
@@ -291,11 +276,7 @@ fn check_point(field: &'static str, lat: f64, long: f64) -> Result<(), SearchErr
     })
 }
 
-pub(crate) fn invalid(
-    field: &'static str,
-    code: &'static str,
-    message: impl Into<String>,
-) -> SearchError {
+pub(crate) fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> SearchError {
     SearchError::InvalidQuery {
         field,
         code,

@@ -47,18 +47,11 @@ impl ReindexStats {
 
 /// Rebuilds the whole index from the database. `progress(done, total)` is
 /// called after every page (and once with `done = 0`).
-pub async fn reindex<P>(
-    store: &Store,
-    index: &SearchIndex,
-    progress: P,
-) -> Result<ReindexStats, SearchError>
+pub async fn reindex<P>(store: &Store, index: &SearchIndex, progress: P) -> Result<ReindexStats, SearchError>
 where
     P: Fn(u64, u64) + Send + Sync,
 {
-    tracing::info!(
-        engine = index.engine(),
-        "rebuilding the search index from the database"
-    );
+    tracing::info!(engine = index.engine(), "rebuilding the search index from the database");
     let mut rebuild = index.begin_rebuild().await?;
     walk(store, &mut Sink::Rebuild(&mut rebuild), None, &progress).await?;
     let stats = rebuild.finish().await?;
@@ -75,11 +68,7 @@ where
 /// requests updated shortly before its last commit (writes accepted but
 /// not yet committed when the process stopped); nothing for Meilisearch,
 /// whose accepted writes are durable.
-pub async fn catch_up<P>(
-    store: &Store,
-    index: &SearchIndex,
-    progress: P,
-) -> Result<ReindexStats, SearchError>
+pub async fn catch_up<P>(store: &Store, index: &SearchIndex, progress: P) -> Result<ReindexStats, SearchError>
 where
     P: Fn(u64, u64) + Send + Sync,
 {
@@ -95,16 +84,9 @@ where
         }
         Recovery::Since(w) => w,
     };
-    let margin =
-        chrono::Duration::from_std(CATCH_UP_MARGIN).unwrap_or(chrono::Duration::minutes(10));
+    let margin = chrono::Duration::from_std(CATCH_UP_MARGIN).unwrap_or(chrono::Duration::minutes(10));
     let started = Instant::now();
-    let indexed = walk(
-        store,
-        &mut Sink::Live(index),
-        watermark.map(|w| w - margin),
-        &progress,
-    )
-    .await?;
+    let indexed = walk(store, &mut Sink::Live(index), watermark.map(|w| w - margin), &progress).await?;
     index.flush().await?;
     Ok(ReindexStats {
         indexed,
@@ -126,12 +108,7 @@ async fn document(
         },
         None => None,
     };
-    Ok(SearchDocument::build(
-        &request,
-        service,
-        &history,
-        contact.as_ref(),
-    ))
+    Ok(SearchDocument::build(&request, service, &history, contact.as_ref()))
 }
 
 /// Where a walk sends its documents.

@@ -19,8 +19,8 @@
 use std::sync::LazyLock;
 
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer, TokenStream,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    TokenStream,
 };
 
 /// Name under which the analyzer is registered in tantivy.
@@ -35,10 +35,8 @@ pub const MAX_QUERY_WORDS: usize = 10;
 static BASE: LazyLock<TextAnalyzer> = LazyLock::new(build_analyzer);
 
 fn build_analyzer() -> TextAnalyzer {
-    let english = StopWordFilter::new(Language::English)
-        .unwrap_or_else(|| StopWordFilter::remove(Vec::new()));
-    let spanish = StopWordFilter::new(Language::Spanish)
-        .unwrap_or_else(|| StopWordFilter::remove(Vec::new()));
+    let english = StopWordFilter::new(Language::English).unwrap_or_else(|| StopWordFilter::remove(Vec::new()));
+    let spanish = StopWordFilter::new(Language::Spanish).unwrap_or_else(|| StopWordFilter::remove(Vec::new()));
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
         .filter(LowerCaser)

@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-    TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
 };
 use townhall_server::app::{App, StartOptions};
 use townhall_server::config::{Config, SecretUrl};
@@ -110,19 +109,11 @@ fn wrk(url: &str, connections: u32, duration: u64, script: &str) -> Wrk {
         } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
             w.non_2xx = v.trim().parse().unwrap_or(0);
         } else if t.contains("requests in") {
-            w.requests = t
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
+            w.requests = t.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
         } else if let Some(v) = t.strip_prefix("Socket errors:") {
             w.errors = v
                 .split(',')
-                .filter_map(|p| {
-                    p.split_whitespace()
-                        .last()
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
+                .filter_map(|p| p.split_whitespace().last().and_then(|n| n.parse::<u64>().ok()))
                 .sum();
         }
     }
@@ -162,9 +153,7 @@ async fn bare_db(db: &TestDb) -> DatabaseConnection {
         }
         Kind::Postgres => {
             let mut o = ConnectOptions::new(db.url.clone());
-            o.max_connections(16)
-                .min_connections(16)
-                .sqlx_logging(false);
+            o.max_connections(16).min_connections(16).sqlx_logging(false);
             Database::connect(o).await.unwrap()
         }
     }
@@ -187,11 +176,7 @@ async fn bare_insert(
     };
     let values: Vec<Value> = vec![
         id.into(),
-        body["service_code"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-            .into(),
+        body["service_code"].as_str().unwrap_or("").to_owned().into(),
         body["description"].as_str().map(str::to_owned).into(),
         body["lat"].as_f64().into(),
         body["long"].as_f64().into(),
@@ -256,10 +241,8 @@ async fn start(db: &TestDb) -> App {
 }
 
 async fn install_public_works(app: &App) {
-    let config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(townhall_plugin_fixtures::PUBLIC_WORKS_CONFIG).unwrap(),
-    )
-    .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(townhall_plugin_fixtures::PUBLIC_WORKS_CONFIG).unwrap()).unwrap();
     app.plugins
         .install(townhall_plugin_host::InstallRequest {
             jurisdiction_id: None,
@@ -391,8 +374,7 @@ async fn load(db: &TestDb, n: u64) -> Duration {
             let mut values: Vec<Value> = Vec::with_capacity(((end - i) as usize) * COLS);
             let mut p = 1;
             for k in i..end {
-                let at =
-                    start + chrono::Duration::milliseconds(i64::try_from(k * span_ms).unwrap());
+                let at = start + chrono::Duration::milliseconds(i64::try_from(k * span_ms).unwrap());
                 let s = (rnd() % 9) as usize;
                 let status = statuses[(rnd() % statuses.len() as u64) as usize];
                 let closed = matches!(status, "fixed" | "closed" | "no_further_action");
@@ -449,9 +431,7 @@ async fn load(db: &TestDb, n: u64) -> Duration {
         txn.commit().await.unwrap();
     }
     if backend == DbBackend::Postgres {
-        conn.execute_unprepared("ANALYZE service_requests")
-            .await
-            .unwrap();
+        conn.execute_unprepared("ANALYZE service_requests").await.unwrap();
     } else {
         conn.execute_unprepared("ANALYZE").await.unwrap();
     }
@@ -469,9 +449,7 @@ fn get_script(page_size: u32, delay_ms: Option<u32>) -> String {
         })
         .collect();
     let services: Vec<String> = SERVICES.iter().map(|s| format!("\"{s}\"")).collect();
-    let delay = delay_ms.map_or(String::new(), |ms| {
-        format!("function delay()\n  return {ms}\nend\n")
-    });
+    let delay = delay_ms.map_or(String::new(), |ms| format!("function delay()\n  return {ms}\nend\n"));
     format!(
         r#"local days = {{{}}}
 local services = {{{}}}
@@ -560,10 +538,7 @@ async fn bench(kind: Kind, rows: u64) {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let rows = std::env::var("OPEN311_BENCH_ROWS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -57,7 +57,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Makes sure there is a jurisdiction to serve: the demo city when asked
 /// for on an empty database, else the configured default.
-pub async fn ensure_jurisdiction(store: &Store, config: &Config, demo: bool, consumers: &[String]) -> anyhow::Result<()> {
+pub async fn ensure_jurisdiction(
+    store: &Store,
+    config: &Config,
+    demo: bool,
+    consumers: &[String],
+) -> anyhow::Result<()> {
     let now = SystemClock.now();
     if !store.jurisdictions().await?.is_empty() {
         return Ok(());
@@ -107,7 +112,11 @@ pub fn access_config(config: &Config) -> AccessConfig {
 }
 
 /// The OpenID Connect relying party, when providers are configured.
-pub fn oidc(config: &Config, store: &Store, clock: &Arc<dyn Clock>) -> anyhow::Result<Option<Arc<townhall_access::Oidc>>> {
+pub fn oidc(
+    config: &Config,
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Option<Arc<townhall_access::Oidc>>> {
     if config.auth.oidc.is_empty() {
         return Ok(None);
     }
@@ -173,9 +182,14 @@ impl App {
                 .await
                 .context("cannot load the access policy")?,
         );
-        let plugins = PluginHost::new(store.clone(), Some(&config.server.data_dir), clock.clone(), config.plugins.clone())
-            .await
-            .context("cannot start the plugin host")?;
+        let plugins = PluginHost::new(
+            store.clone(),
+            Some(&config.server.data_dir),
+            clock.clone(),
+            config.plugins.clone(),
+        )
+        .await
+        .context("cannot start the plugin host")?;
         let search = open_search(&config).await?;
         tracing::info!(engine = search.engine(), "search index open");
         let mut intake = Intake::new(store.clone(), clock.clone()).with_router(Arc::new(plugins.clone()));
@@ -187,10 +201,18 @@ impl App {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut workers = Vec::new();
 
-        let worker = Arc::new(OutboxWorker::new(store.clone(), clock.clone(), intake.wake_handle(), WorkerConfig::default()));
+        let worker = Arc::new(OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            intake.wake_handle(),
+            WorkerConfig::default(),
+        ));
         worker.register_prefix("plugin:", plugins.event_handler(intake.clone()));
         worker.register("notifications", Arc::new(Notifications::new(store.clone(), mailer)));
-        worker.register(townhall_search::OUTBOX_CONSUMER, Arc::new(search.indexer(store.clone())));
+        worker.register(
+            townhall_search::OUTBOX_CONSUMER,
+            Arc::new(search.indexer(store.clone())),
+        );
         workers.push(plugins.spawn_sync(shutdown_rx.clone()));
         workers.push(tokio::spawn(worker.clone().run(shutdown_rx.clone())));
 
@@ -202,7 +224,7 @@ impl App {
             let mut rx = shutdown_rx.clone();
             workers.push(tokio::spawn(async move {
                 let progress = |done: u64, total: u64| {
-                    if done > 0 && (done % 10_000 == 0 || done == total) {
+                    if done > 0 && (done.is_multiple_of(10_000) || done == total) {
                         tracing::info!(done, total, "rebuilding the search index");
                     }
                 };

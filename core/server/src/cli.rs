@@ -236,7 +236,9 @@ pub fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -309,9 +311,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
             let (_, access) = access(&config).await?;
-            let user = access.add_user(&email, password, &grants).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let roles: Vec<String> = access.roles(user.id).await.map_err(|e| anyhow::anyhow!("{e}"))?.iter().map(ToString::to_string).collect();
-            println!("user {} ({}) roles: {}", user.email, user.id, if roles.is_empty() { "none".into() } else { roles.join(", ") });
+            let user = access
+                .add_user(&email, password, &grants)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let roles: Vec<String> = access
+                .roles(user.id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            println!(
+                "user {} ({}) roles: {}",
+                user.email,
+                user.id,
+                if roles.is_empty() {
+                    "none".into()
+                } else {
+                    roles.join(", ")
+                }
+            );
             Ok(())
         }
         Command::Reindex { db } => {
@@ -354,8 +374,21 @@ async fn api_key(file: Option<&std::path::Path>, cmd: ApiKeyCommand) -> anyhow::
     let mut out = std::io::stdout().lock();
     match cmd {
         ApiKeyCommand::Create { name, scopes, .. } => {
-            let (row, secret) = access.create_api_key(&name, &scopes, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            writeln!(out, "created API key `{}` ({}) with scopes: {}", row.name, row.id, if row.scopes.is_empty() { "none".into() } else { row.scopes.join(", ") })?;
+            let (row, secret) = access
+                .create_api_key(&name, &scopes, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(
+                out,
+                "created API key `{}` ({}) with scopes: {}",
+                row.name,
+                row.id,
+                if row.scopes.is_empty() {
+                    "none".into()
+                } else {
+                    row.scopes.join(", ")
+                }
+            )?;
             writeln!(out, "store it now; it is shown only this once:")?;
             writeln!(out, "{secret}")?;
         }
@@ -389,7 +422,9 @@ async fn plugin(file: Option<&std::path::Path>, cmd: PluginCommand) -> anyhow::R
         return Ok(());
     }
     let db = match &cmd {
-        PluginCommand::Install { db, .. } | PluginCommand::List { db, .. } | PluginCommand::Uninstall { db, .. } => db.clone(),
+        PluginCommand::Install { db, .. } | PluginCommand::List { db, .. } | PluginCommand::Uninstall { db, .. } => {
+            db.clone()
+        }
         PluginCommand::New { .. } => DbArgs::default(),
     };
     let config = Config::load(file, &overrides(&db, None))?;
@@ -397,13 +432,42 @@ async fn plugin(file: Option<&std::path::Path>, cmd: PluginCommand) -> anyhow::R
     let store = app::open_store(&config).await?;
     let data_dir = config.server.data_dir.clone();
     let result = match cmd {
-        PluginCommand::Install { file, grants, config_file, secrets, signature, jurisdiction, upgrade, .. } => {
-            let args = pcli::InstallArgs { file, grants, config_file, secrets, signature, jurisdiction, upgrade };
+        PluginCommand::Install {
+            file,
+            grants,
+            config_file,
+            secrets,
+            signature,
+            jurisdiction,
+            upgrade,
+            ..
+        } => {
+            let args = pcli::InstallArgs {
+                file,
+                grants,
+                config_file,
+                secrets,
+                signature,
+                jurisdiction,
+                upgrade,
+            };
             pcli::install(store, &data_dir, &config.plugins, &args, &mut out).await
         }
         PluginCommand::List { jurisdiction, .. } => pcli::list(store, jurisdiction.as_deref(), &mut out).await,
-        PluginCommand::Uninstall { plugin_id, jurisdiction, .. } => {
-            pcli::uninstall(store, &data_dir, &config.plugins, jurisdiction.as_deref(), &plugin_id, &mut out).await
+        PluginCommand::Uninstall {
+            plugin_id,
+            jurisdiction,
+            ..
+        } => {
+            pcli::uninstall(
+                store,
+                &data_dir,
+                &config.plugins,
+                jurisdiction.as_deref(),
+                &plugin_id,
+                &mut out,
+            )
+            .await
         }
         PluginCommand::New { .. } => Ok(()),
     };

@@ -32,7 +32,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("***") }
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("***")
+        }
     }
 }
 
@@ -74,7 +78,7 @@ impl fmt::Debug for SecretUrl {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -86,21 +90,6 @@ pub struct Config {
     /// The plugin host: signatures, trusted keys, default limits.
     pub plugins: townhall_plugin_host::HostConfig,
     pub search: SearchConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            jurisdiction: JurisdictionConfig::default(),
-            log: LogConfig::default(),
-            mail: MailConfig::default(),
-            auth: AuthConfig::default(),
-            plugins: townhall_plugin_host::HostConfig::default(),
-            search: SearchConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,7 +306,12 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Loads defaults < file < environment < flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_from(file, overrides, |k| std::env::var(k).ok(), Env::prefixed("TOWNHALL__").split("__"))
+        Self::load_from(
+            file,
+            overrides,
+            |k| std::env::var(k).ok(),
+            Env::prefixed("TOWNHALL__").split("__"),
+        )
     }
 
     fn load_from(
@@ -329,7 +323,10 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!("the config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "the config file {} does not exist",
+                    path.display()
+                )));
             }
             fig = fig.merge(Toml::file(path));
         }
@@ -365,33 +362,50 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database.url.expose();
-        if !url.is_empty() && !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p)) {
+        if !url.is_empty()
+            && !["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        {
             return Err(ConfigError(
                 "database.url must start with postgres://, postgresql:// or sqlite: (or be empty for SQLite in the data directory)".into(),
             ));
         }
-        self.jurisdiction
-            .timezone
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| ConfigError(format!("jurisdiction.timezone `{}` is not an IANA time zone", self.jurisdiction.timezone)))?;
+        self.jurisdiction.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            ConfigError(format!(
+                "jurisdiction.timezone `{}` is not an IANA time zone",
+                self.jurisdiction.timezone
+            ))
+        })?;
         let id = &self.jurisdiction.id;
-        if id.is_empty() || id.len() > 40 || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if id.is_empty()
+            || id.len() > 40
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return Err(ConfigError(format!(
                 "jurisdiction.id `{id}` must be 1-40 characters of a-z, 0-9 and -"
             )));
         }
         let meili = self.search.meilisearch_url.expose();
-        if !meili.is_empty() && !(meili.starts_with("http://") || meili.starts_with("https://")) {
-            return Err(ConfigError("search.meilisearch_url must start with http:// or https://".into()));
+        if !(meili.is_empty() || meili.starts_with("http://") || meili.starts_with("https://")) {
+            return Err(ConfigError(
+                "search.meilisearch_url must start with http:// or https://".into(),
+            ));
         }
         if !(self.search.duplicate_radius_m.is_finite()
             && self.search.duplicate_radius_m > 0.0
             && self.search.duplicate_radius_m <= 100_000.0)
         {
-            return Err(ConfigError("search.duplicate_radius_m must be more than 0 and at most 100000".into()));
+            return Err(ConfigError(
+                "search.duplicate_radius_m must be more than 0 and at most 100000".into(),
+            ));
         }
         if !(1..=365).contains(&self.search.duplicate_max_age_days) {
-            return Err(ConfigError("search.duplicate_max_age_days must be between 1 and 365".into()));
+            return Err(ConfigError(
+                "search.duplicate_max_age_days must be between 1 and 365".into(),
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError("database.max_connections must be at least 1".into()));
@@ -451,7 +465,11 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
-        writeln!(f, "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n[log]\nformat = \"json\"").unwrap();
+        writeln!(
+            f,
+            "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n[log]\nformat = \"json\""
+        )
+        .unwrap();
         let env = figment::providers::Env::raw().only(&[]);
         let c = Config::load_from(Some(f.path()), &Overrides::default(), |_| None, env).unwrap();
         assert_eq!(c.server.listen.port(), 9000);
@@ -462,7 +480,13 @@ mod tests {
             database_url: Some("postgres://u:hunter2@db/townhall".into()),
             ..Default::default()
         };
-        let c = Config::load_from(Some(f.path()), &flags, |k| (k == "DATABASE_URL").then(|| "postgres://x@y/z".to_owned()), figment::providers::Env::raw().only(&[])).unwrap();
+        let c = Config::load_from(
+            Some(f.path()),
+            &flags,
+            |k| (k == "DATABASE_URL").then(|| "postgres://x@y/z".to_owned()),
+            figment::providers::Env::raw().only(&[]),
+        )
+        .unwrap();
         assert_eq!(c.server.listen.port(), 9100);
         assert_eq!(c.server.data_dir, PathBuf::from("/tmp/from-file"));
         assert_eq!(c.database.url.expose(), "postgres://u:hunter2@db/townhall");
@@ -472,6 +496,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail error type
     fn environment_overrides_the_file_and_unknown_variables_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("t.toml", "[server]\nlisten = \"127.0.0.1:9000\"\n")?;
@@ -515,7 +540,10 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         assert_eq!(format!("{:?}", Secret("s3cret".into())), "***");
-        assert_eq!(SecretUrl("smtp://mail:pw@host:25".into()).redacted(), "smtp://mail:***@host:25");
+        assert_eq!(
+            SecretUrl("smtp://mail:pw@host:25".into()).redacted(),
+            "smtp://mail:***@host:25"
+        );
         assert_eq!(SecretUrl("postgres://host/db".into()).redacted(), "postgres://host/db");
     }
 }

@@ -19,7 +19,9 @@ impl SmtpMailer {
             .map_err(|e| format!("mail.smtp_url is not usable: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(10)))
             .build();
-        let from = from.parse().map_err(|e| format!("mail.from `{from}` is not an address: {e}"))?;
+        let from = from
+            .parse()
+            .map_err(|e| format!("mail.from `{from}` is not an address: {e}"))?;
         Ok(Self { transport, from })
     }
 }

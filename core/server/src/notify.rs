@@ -42,7 +42,13 @@ impl OutboxHandler for Notifications {
                 None => None,
             },
             "department" => match &request.department_code {
-                Some(d) => self.store.department(&item.jurisdiction_id, d).await.map_err(transient)?.email,
+                Some(d) => {
+                    self.store
+                        .department(&item.jurisdiction_id, d)
+                        .await
+                        .map_err(transient)?
+                        .email
+                }
                 None => None,
             },
             other => return Err(HandlerError::permanent(format!("unknown recipient `{other}`"))),
@@ -57,6 +63,9 @@ impl OutboxHandler for Notifications {
             field("body"),
             request.tracking_number
         );
-        self.mailer.send(&to, &subject, &body).await.map_err(HandlerError::retry)
+        self.mailer
+            .send(&to, &subject, &body)
+            .await
+            .map_err(HandlerError::retry)
     }
 }

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use townhall_domain::Status;
 use townhall_domain::attributes::AttributeInput;
 use townhall_domain::clock::{Clock, ManualClock};
 use townhall_domain::intake::{BoundingBox, Channel, IntakeInput, Reporter};
 use townhall_domain::priority::Priority;
 use townhall_domain::service::{AttributeDef, AttributeValueDef, Datatype, ServiceDefinition};
 use townhall_domain::sla::SlaTarget;
-use townhall_domain::Status;
 use townhall_intake::{Intake, StatusChange};
 use townhall_store::{Actor, Department, Jurisdiction, Store};
 
@@ -40,7 +40,14 @@ fn values(pairs: &[(&str, &str)]) -> Vec<AttributeValueDef> {
         .collect()
 }
 
-fn attr(code: &str, datatype: Datatype, required: bool, order: i32, question: &str, vals: &[(&str, &str)]) -> AttributeDef {
+fn attr(
+    code: &str,
+    datatype: Datatype,
+    required: bool,
+    order: i32,
+    question: &str,
+    vals: &[(&str, &str)],
+) -> AttributeDef {
     AttributeDef {
         code: code.into(),
         variable: true,
@@ -82,8 +89,26 @@ fn specs() -> Vec<Spec> {
             keywords: &["pothole", "road", "pavement", "bache", "calle"],
             description: "A hole, crack or sinking in a street or alley.",
             attributes: vec![
-                attr("SIZE", Datatype::Singlevaluelist, true, 1, "About how big is it?", &[("small", "Smaller than a dinner plate"), ("medium", "Up to a car tire"), ("large", "Larger than a car tire")]),
-                attr("HAZARD", Datatype::Singlevaluelist, false, 2, "Is it in a traffic lane?", YES_NO),
+                attr(
+                    "SIZE",
+                    Datatype::Singlevaluelist,
+                    true,
+                    1,
+                    "About how big is it?",
+                    &[
+                        ("small", "Smaller than a dinner plate"),
+                        ("medium", "Up to a car tire"),
+                        ("large", "Larger than a car tire"),
+                    ],
+                ),
+                attr(
+                    "HAZARD",
+                    Datatype::Singlevaluelist,
+                    false,
+                    2,
+                    "Is it in a traffic lane?",
+                    YES_NO,
+                ),
             ],
             address_sensitive: false,
             descriptions: &[
@@ -105,8 +130,27 @@ fn specs() -> Vec<Spec> {
             keywords: &["light", "lamp", "dark", "streetlight", "luz"],
             description: "A streetlight that is out, flickering or damaged.",
             attributes: vec![
-                attr("POLE", Datatype::String, false, 1, "Pole number (on a tag on the pole), if you can see it", &[]),
-                attr("PROBLEM", Datatype::Singlevaluelist, true, 2, "What is wrong?", &[("out", "Light is out"), ("flickering", "Flickering"), ("day_burning", "On during the day"), ("damaged", "Pole or fixture damaged")]),
+                attr(
+                    "POLE",
+                    Datatype::String,
+                    false,
+                    1,
+                    "Pole number (on a tag on the pole), if you can see it",
+                    &[],
+                ),
+                attr(
+                    "PROBLEM",
+                    Datatype::Singlevaluelist,
+                    true,
+                    2,
+                    "What is wrong?",
+                    &[
+                        ("out", "Light is out"),
+                        ("flickering", "Flickering"),
+                        ("day_burning", "On during the day"),
+                        ("damaged", "Pole or fixture damaged"),
+                    ],
+                ),
             ],
             address_sensitive: false,
             descriptions: &[
@@ -127,8 +171,25 @@ fn specs() -> Vec<Spec> {
             keywords: &["graffiti", "tag", "vandalism", "paint"],
             description: "Graffiti on public property or visible from the street.",
             attributes: vec![
-                attr("SURFACE", Datatype::Singlevaluelist, true, 1, "Where is it?", &[("public", "Public property (park, sign, bridge)"), ("private", "Private building or fence")]),
-                attr("OFFENSIVE", Datatype::Singlevaluelist, false, 2, "Is it offensive or hateful?", YES_NO),
+                attr(
+                    "SURFACE",
+                    Datatype::Singlevaluelist,
+                    true,
+                    1,
+                    "Where is it?",
+                    &[
+                        ("public", "Public property (park, sign, bridge)"),
+                        ("private", "Private building or fence"),
+                    ],
+                ),
+                attr(
+                    "OFFENSIVE",
+                    Datatype::Singlevaluelist,
+                    false,
+                    2,
+                    "Is it offensive or hateful?",
+                    YES_NO,
+                ),
             ],
             address_sensitive: false,
             descriptions: &[
@@ -148,10 +209,24 @@ fn specs() -> Vec<Spec> {
             keywords: &["car", "vehicle", "abandoned", "parking"],
             description: "A vehicle left on a public street for more than 72 hours.",
             attributes: vec![
-                attr("PLATE", Datatype::String, true, 1, "License plate (write UNKNOWN if there is none)", &[]),
+                attr(
+                    "PLATE",
+                    Datatype::String,
+                    true,
+                    1,
+                    "License plate (write UNKNOWN if there is none)",
+                    &[],
+                ),
                 attr("MAKE_MODEL", Datatype::String, false, 2, "Make and model", &[]),
                 attr("COLOR", Datatype::String, false, 3, "Color", &[]),
-                attr("DAYS", Datatype::Number, false, 4, "How many days has it been there?", &[]),
+                attr(
+                    "DAYS",
+                    Datatype::Number,
+                    false,
+                    4,
+                    "How many days has it been there?",
+                    &[],
+                ),
             ],
             address_sensitive: false,
             descriptions: &[
@@ -176,7 +251,14 @@ fn specs() -> Vec<Spec> {
                 true,
                 1,
                 "What was dumped?",
-                &[("furniture", "Furniture or mattresses"), ("appliances", "Appliances"), ("tires", "Tires"), ("construction", "Construction debris"), ("household", "Household trash"), ("hazardous", "Paint, oil or chemicals")],
+                &[
+                    ("furniture", "Furniture or mattresses"),
+                    ("appliances", "Appliances"),
+                    ("tires", "Tires"),
+                    ("construction", "Construction debris"),
+                    ("household", "Household trash"),
+                    ("hazardous", "Paint, oil or chemicals"),
+                ],
             )],
             address_sensitive: false,
             descriptions: &[
@@ -201,7 +283,12 @@ fn specs() -> Vec<Spec> {
                 true,
                 1,
                 "Is it a hazard right now?",
-                &[("blocking", "Blocking a street or sidewalk"), ("wires", "Touching power lines"), ("fallen", "Fallen or split"), ("none", "No, it just needs trimming")],
+                &[
+                    ("blocking", "Blocking a street or sidewalk"),
+                    ("wires", "Touching power lines"),
+                    ("fallen", "Fallen or split"),
+                    ("none", "No, it just needs trimming"),
+                ],
             )],
             address_sensitive: false,
             descriptions: &[
@@ -226,7 +313,13 @@ fn specs() -> Vec<Spec> {
                 true,
                 1,
                 "What kind of violation?",
-                &[("overgrown", "Overgrown grass or weeds"), ("junk", "Junk or trash in the yard"), ("structure", "Unsafe structure"), ("signs", "Illegal signs"), ("other", "Something else")],
+                &[
+                    ("overgrown", "Overgrown grass or weeds"),
+                    ("junk", "Junk or trash in the yard"),
+                    ("structure", "Unsafe structure"),
+                    ("signs", "Illegal signs"),
+                    ("other", "Something else"),
+                ],
             )],
             address_sensitive: true,
             descriptions: &[
@@ -246,8 +339,28 @@ fn specs() -> Vec<Spec> {
             keywords: &["trash", "garbage", "recycling", "pickup", "missed"],
             description: "Your cart was out on time but was not collected.",
             attributes: vec![
-                attr("COLLECTION", Datatype::Singlevaluelist, true, 1, "What was missed?", &[("trash", "Trash"), ("recycling", "Recycling"), ("yard", "Yard waste")]),
-                attr("ROUTE_DAY", Datatype::Singlevaluelist, false, 2, "Your collection day", &[("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"), ("fri", "Friday")]),
+                attr(
+                    "COLLECTION",
+                    Datatype::Singlevaluelist,
+                    true,
+                    1,
+                    "What was missed?",
+                    &[("trash", "Trash"), ("recycling", "Recycling"), ("yard", "Yard waste")],
+                ),
+                attr(
+                    "ROUTE_DAY",
+                    Datatype::Singlevaluelist,
+                    false,
+                    2,
+                    "Your collection day",
+                    &[
+                        ("mon", "Monday"),
+                        ("tue", "Tuesday"),
+                        ("wed", "Wednesday"),
+                        ("thu", "Thursday"),
+                        ("fri", "Friday"),
+                    ],
+                ),
             ],
             address_sensitive: true,
             descriptions: &[
@@ -267,8 +380,28 @@ fn specs() -> Vec<Spec> {
             keywords: &["water", "leak", "sewer", "main", "flood", "agua"],
             description: "Water main breaks, leaks, no water, sewer backups. Call 911 if anyone is in danger.",
             attributes: vec![
-                attr("ISSUE", Datatype::Singlevaluelist, true, 1, "What is happening?", &[("main_break", "Water gushing from the street"), ("leak", "Leak or wet spot"), ("no_water", "No water at my address"), ("sewer_backup", "Sewer backing up"), ("manhole", "Missing or loose manhole cover")]),
-                attr("EMERGENCY", Datatype::Singlevaluelist, true, 2, "Is water flowing into a street or building?", YES_NO),
+                attr(
+                    "ISSUE",
+                    Datatype::Singlevaluelist,
+                    true,
+                    1,
+                    "What is happening?",
+                    &[
+                        ("main_break", "Water gushing from the street"),
+                        ("leak", "Leak or wet spot"),
+                        ("no_water", "No water at my address"),
+                        ("sewer_backup", "Sewer backing up"),
+                        ("manhole", "Missing or loose manhole cover"),
+                    ],
+                ),
+                attr(
+                    "EMERGENCY",
+                    Datatype::Singlevaluelist,
+                    true,
+                    2,
+                    "Is water flowing into a street or building?",
+                    YES_NO,
+                ),
             ],
             address_sensitive: false,
             descriptions: &[
@@ -284,21 +417,75 @@ fn specs() -> Vec<Spec> {
 const DEPARTMENTS: &[(&str, &str, &str)] = &[
     ("public-works", "Public Works", "Streets, sidewalks and road repair."),
     ("utilities", "Utilities", "Water, sewer and street lighting."),
-    ("parks", "Parks & Urban Forestry", "Parks, city trees and graffiti removal."),
-    ("police-parking", "Police – Parking Enforcement", "Abandoned vehicles and parking."),
+    (
+        "parks",
+        "Parks & Urban Forestry",
+        "Parks, city trees and graffiti removal.",
+    ),
+    (
+        "police-parking",
+        "Police – Parking Enforcement",
+        "Abandoned vehicles and parking.",
+    ),
     ("sanitation", "Sanitation", "Trash, recycling and illegal dumping."),
-    ("code-enforcement", "Code Enforcement", "Property maintenance and building code."),
+    (
+        "code-enforcement",
+        "Code Enforcement",
+        "Property maintenance and building code.",
+    ),
 ];
 
-const FIRST: &[&str] = &["Ana", "Marcus", "Priya", "Tomás", "Keisha", "Wen", "Olga", "Dmitri", "Fatima", "Liam", "Rosa", "Jamal", "Mei", "Hugo", "Aisha", "Noah"];
-const LAST: &[&str] = &["Alvarez", "Okafor", "Nguyen", "Schmidt", "Haddad", "Kowalski", "Brennan", "Moreau", "Tanaka", "Osei", "Lindqvist", "Romero"];
-const STREETS: &[&str] = &["Elm St", "Oak Ave", "Maple Dr", "Lincoln Blvd", "Washington St", "River Rd", "Cedar Ln", "Adams St", "Monroe St", "Jefferson Ave", "Walnut St", "Grand Ave"];
+const FIRST: &[&str] = &[
+    "Ana", "Marcus", "Priya", "Tomás", "Keisha", "Wen", "Olga", "Dmitri", "Fatima", "Liam", "Rosa", "Jamal", "Mei",
+    "Hugo", "Aisha", "Noah",
+];
+const LAST: &[&str] = &[
+    "Alvarez",
+    "Okafor",
+    "Nguyen",
+    "Schmidt",
+    "Haddad",
+    "Kowalski",
+    "Brennan",
+    "Moreau",
+    "Tanaka",
+    "Osei",
+    "Lindqvist",
+    "Romero",
+];
+const STREETS: &[&str] = &[
+    "Elm St",
+    "Oak Ave",
+    "Maple Dr",
+    "Lincoln Blvd",
+    "Washington St",
+    "River Rd",
+    "Cedar Ln",
+    "Adams St",
+    "Monroe St",
+    "Jefferson Ave",
+    "Walnut St",
+    "Grand Ave",
+];
 
 fn holidays() -> Vec<NaiveDate> {
-    [(2026, 1, 1), (2026, 1, 19), (2026, 5, 25), (2026, 7, 3), (2026, 9, 7), (2026, 11, 11), (2026, 11, 26), (2026, 11, 27), (2026, 12, 25), (2027, 1, 1), (2027, 1, 18), (2027, 5, 31)]
-        .iter()
-        .filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d))
-        .collect()
+    [
+        (2026, 1, 1),
+        (2026, 1, 19),
+        (2026, 5, 25),
+        (2026, 7, 3),
+        (2026, 9, 7),
+        (2026, 11, 11),
+        (2026, 11, 26),
+        (2026, 11, 27),
+        (2026, 12, 25),
+        (2027, 1, 1),
+        (2027, 1, 18),
+        (2027, 5, 31),
+    ]
+    .iter()
+    .filter_map(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d))
+    .collect()
 }
 
 /// The demo jurisdiction's catalog: departments and the nine services.
@@ -382,14 +569,24 @@ fn answers(spec: &Spec, rng: &mut StdRng) -> std::collections::BTreeMap<String, 
             Datatype::Singlevaluelist => AttributeInput::One(a.values[rng.random_range(0..a.values.len())].key.clone()),
             Datatype::Multivaluelist => {
                 let n = rng.random_range(1..=2.min(a.values.len()));
-                AttributeInput::Many((0..n).map(|_| a.values[rng.random_range(0..a.values.len())].key.clone()).collect())
+                AttributeInput::Many(
+                    (0..n)
+                        .map(|_| a.values[rng.random_range(0..a.values.len())].key.clone())
+                        .collect(),
+                )
             }
             Datatype::Number => AttributeInput::One(rng.random_range(3..30).to_string()),
-            Datatype::String if a.code == "PLATE" => {
-                AttributeInput::One(format!("RB{}{:04}", ["K", "M", "T", "X"][rng.random_range(0..4)], rng.random_range(0..10_000)))
+            Datatype::String if a.code == "PLATE" => AttributeInput::One(format!(
+                "RB{}{:04}",
+                ["K", "M", "T", "X"][rng.random_range(0..4)],
+                rng.random_range(0..10_000)
+            )),
+            Datatype::String if a.code == "POLE" => {
+                AttributeInput::One(format!("SL-{:05}", rng.random_range(0..40_000)))
             }
-            Datatype::String if a.code == "POLE" => AttributeInput::One(format!("SL-{:05}", rng.random_range(0..40_000))),
-            Datatype::String => AttributeInput::One(["Blue", "Silver", "Ford Taurus", "Honda Civic", "White"][rng.random_range(0..5)].to_owned()),
+            Datatype::String => AttributeInput::One(
+                ["Blue", "Silver", "Ford Taurus", "Honda Civic", "White"][rng.random_range(0..5)].to_owned(),
+            ),
             Datatype::Text | Datatype::Datetime => continue,
         };
         out.insert(a.code.clone(), v);
@@ -404,8 +601,16 @@ fn storyline(rng: &mut StdRng, age_hours: i64) -> Vec<(i64, Status, Option<&'sta
     let closing = [
         (Status::Fixed, Some("Repaired. Thank you for reporting it."), None),
         (Status::Closed, Some("Work completed."), Some("Crew confirmed on site.")),
-        (Status::NotResponsible, Some("This is on private property; we have contacted the owner."), None),
-        (Status::NoFurtherAction, Some("Inspected; no action needed at this time."), Some("Checked twice, could not find it.")),
+        (
+            Status::NotResponsible,
+            Some("This is on private property; we have contacted the owner."),
+            None,
+        ),
+        (
+            Status::NoFurtherAction,
+            Some("Inspected; no action needed at this time."),
+            Some("Checked twice, could not find it."),
+        ),
     ];
     if roll < 0.15 || age_hours < 6 {
         return steps;
@@ -414,18 +619,33 @@ fn storyline(rng: &mut StdRng, age_hours: i64) -> Vec<(i64, Status, Option<&'sta
     if roll < 0.3 {
         return steps;
     }
-    steps.push((rng.random_range(6..30), Status::InProgress, None, Some("Assigned to the morning crew.")));
+    steps.push((
+        rng.random_range(6..30),
+        Status::InProgress,
+        None,
+        Some("Assigned to the morning crew."),
+    ));
     if roll < 0.45 {
         return steps;
     }
-    steps.push((rng.random_range(30..70), Status::ActionScheduled, Some("Work is scheduled for this week."), None));
+    steps.push((
+        rng.random_range(30..70),
+        Status::ActionScheduled,
+        Some("Work is scheduled for this week."),
+        None,
+    ));
     if roll < 0.55 {
         return steps;
     }
     let (st, public, internal) = closing[rng.random_range(0..closing.len())];
     steps.push((rng.random_range(70..200), st, public, internal));
     if roll > 0.97 {
-        steps.push((rng.random_range(200..260), Status::Reopened, Some("Reopened: the problem came back."), None));
+        steps.push((
+            rng.random_range(200..260),
+            Status::Reopened,
+            Some("Reopened: the problem came back."),
+            None,
+        ));
     }
     steps.retain(|(h, ..)| *h < age_hours);
     steps
@@ -437,7 +657,11 @@ fn storyline(rng: &mut StdRng, age_hours: i64) -> Vec<(i64, Status, Option<&'sta
 pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) -> anyhow::Result<SeedSummary> {
     let (departments, services) = seed_catalog(store, now).await?;
     if store.has_requests(DEMO_JURISDICTION).await? {
-        return Ok(SeedSummary { departments, services, requests: 0 });
+        return Ok(SeedSummary {
+            departments,
+            services,
+            requests: 0,
+        });
     }
     let clock = Arc::new(ManualClock::new(now));
     let mut intake = Intake::new(store.clone(), clock.clone() as Arc<dyn Clock>);
@@ -449,13 +673,21 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
     let mut specs = specs();
     let mut owned = Vec::new();
     for s in &specs {
-        if store.service(DEMO_JURISDICTION, s.code).await.is_ok_and(|d| d.plugin_id.is_some()) {
+        if store
+            .service(DEMO_JURISDICTION, s.code)
+            .await
+            .is_ok_and(|d| d.plugin_id.is_some())
+        {
             owned.push(s.code);
         }
     }
     specs.retain(|s| !owned.contains(&s.code));
     if specs.is_empty() {
-        return Ok(SeedSummary { departments, services, requests: 0 });
+        return Ok(SeedSummary {
+            departments,
+            services,
+            requests: 0,
+        });
     }
     let total_weight: u32 = specs.iter().map(|s| s.weight).sum::<u32>().max(1);
     let mut rng = StdRng::seed_from_u64(311);
@@ -488,7 +720,11 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
             Reporter {
                 first_name: Some(first.into()),
                 last_name: Some(last.into()),
-                email: Some(format!("{}.{}@example.com", first.to_lowercase().replace('á', "a"), last.to_lowercase())),
+                email: Some(format!(
+                    "{}.{}@example.com",
+                    first.to_lowercase().replace('á', "a"),
+                    last.to_lowercase()
+                )),
                 phone: Some(format!("+1 217 555 01{:02}", rng.random_range(0..100))),
                 user_id: None,
             }
@@ -500,7 +736,11 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
             description: Some(spec.descriptions[rng.random_range(0..spec.descriptions.len())].into()),
             lat: Some(lat + dlat),
             long: Some(long + dlong),
-            address: Some(format!("{} {}", rng.random_range(1..40) * 100 + rng.random_range(0..99), STREETS[rng.random_range(0..STREETS.len())])),
+            address: Some(format!(
+                "{} {}",
+                rng.random_range(1..40) * 100 + rng.random_range(0..99),
+                STREETS[rng.random_range(0..STREETS.len())]
+            )),
             address_id: None,
             zipcode: Some(format!("6270{}", rng.random_range(1..9))),
             attributes: answers(spec, &mut rng),
@@ -508,7 +748,13 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
             reporter,
             device_id: None,
         };
-        let channel = [Channel::Web, Channel::Web, Channel::Mobile, Channel::Open311, Channel::Phone][rng.random_range(0..5)];
+        let channel = [
+            Channel::Web,
+            Channel::Web,
+            Channel::Mobile,
+            Channel::Open311,
+            Channel::Phone,
+        ][rng.random_range(0..5)];
         let story = storyline(&mut rng, (now - at).num_hours());
         plans.push((at, input, channel, story));
     }
@@ -518,7 +764,9 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
     let mut count = 0;
     for (at, input, channel, story) in plans {
         clock.set(at);
-        let sub = intake.submit(Some(DEMO_JURISDICTION), input, channel, Actor::reporter()).await?;
+        let sub = intake
+            .submit(Some(DEMO_JURISDICTION), input, channel, Actor::reporter())
+            .await?;
         count += 1;
         for (h, st, public, internal) in story {
             steps.push((at + Duration::hours(h), sub.request.id, st, public, internal));
@@ -542,14 +790,26 @@ pub async fn seed_demo(store: &Store, now: DateTime<Utc>, consumers: &[String]) 
             .await?;
         if st == Status::InProgress {
             intake
-                .assign(DEMO_JURISDICTION, id, None, Some(format!("Crew {}", ["A", "B", "C"][(id.as_u128() % 3) as usize])), staff.clone())
+                .assign(
+                    DEMO_JURISDICTION,
+                    id,
+                    None,
+                    Some(format!("Crew {}", ["A", "B", "C"][(id.as_u128() % 3) as usize])),
+                    staff.clone(),
+                )
                 .await?;
         }
     }
-    Ok(SeedSummary { departments, services, requests: count })
+    Ok(SeedSummary {
+        departments,
+        services,
+        requests: count,
+    })
 }
 
 /// A fixed "now" for reproducible demo data in tests.
 pub fn demo_epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).single().unwrap_or_else(Utc::now)
+    Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
 }

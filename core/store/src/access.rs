@@ -14,7 +14,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::entities::{contact, user};
-use crate::entities_access::{api_key, audit, auth_token, oidc_identity, oidc_login, policy, session, throttle, version};
+use crate::entities_access::{
+    api_key, audit, auth_token, oidc_identity, oidc_login, policy, session, throttle, version,
+};
 use crate::error::{Result, StoreError};
 use crate::records::Actor;
 use crate::{Backend, Store, User};
@@ -393,7 +395,9 @@ impl Store {
             last_used_at: Set(None),
             revoked_at: Set(None),
         };
-        Ok(api_key_row(api_key::Entity::insert(m).exec_with_returning(self.write()).await?))
+        Ok(api_key_row(
+            api_key::Entity::insert(m).exec_with_returning(self.write()).await?,
+        ))
     }
 
     pub async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRow>> {
@@ -530,17 +534,21 @@ impl Store {
     }
 
     pub async fn throttle_reset(&self, key: &str) -> Result<()> {
-        throttle::Entity::delete_by_id(key.to_owned()).exec(self.write()).await?;
+        throttle::Entity::delete_by_id(key.to_owned())
+            .exec(self.write())
+            .await?;
         Ok(())
     }
 
     // ---- OpenID Connect ---------------------------------------------------------
 
     pub async fn oidc_user(&self, issuer: &str, subject: &str) -> Result<Option<Uuid>> {
-        Ok(oidc_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
-            .one(self.read())
-            .await?
-            .map(|i| i.user_id))
+        Ok(
+            oidc_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+                .one(self.read())
+                .await?
+                .map(|i| i.user_id),
+        )
     }
 
     /// Links a provider identity to an account (idempotent).
@@ -564,11 +572,13 @@ impl Store {
 
     /// The roles the last sign-in through this identity mapped.
     pub async fn oidc_roles(&self, issuer: &str, subject: &str) -> Result<Vec<String>> {
-        Ok(oidc_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
-            .one(self.read())
-            .await?
-            .map(|i| serde_json::from_value(i.roles).unwrap_or_default())
-            .unwrap_or_default())
+        Ok(
+            oidc_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+                .one(self.read())
+                .await?
+                .map(|i| serde_json::from_value(i.roles).unwrap_or_default())
+                .unwrap_or_default(),
+        )
     }
 
     pub async fn set_oidc_roles(&self, issuer: &str, subject: &str, roles: &[String]) -> Result<()> {
@@ -617,10 +627,15 @@ impl Store {
         max_age: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<(String, String, String, Option<String>)>> {
-        let Some(row) = oidc_login::Entity::find_by_id(state.to_owned()).one(self.write()).await? else {
+        let Some(row) = oidc_login::Entity::find_by_id(state.to_owned())
+            .one(self.write())
+            .await?
+        else {
             return Ok(None);
         };
-        let res = oidc_login::Entity::delete_by_id(state.to_owned()).exec(self.write()).await?;
+        let res = oidc_login::Entity::delete_by_id(state.to_owned())
+            .exec(self.write())
+            .await?;
         if res.rows_affected == 0 || row.created_at < now - max_age {
             return Ok(None);
         }
@@ -692,7 +707,10 @@ async fn bump<C: ConnectionTrait>(conn: &C, name: &str, now: DateTime<Utc>) -> R
     })
     .on_conflict(
         OnConflict::column(version::Column::Name)
-            .value(version::Column::Version, Expr::col((version::Entity, version::Column::Version)).add(1))
+            .value(
+                version::Column::Version,
+                Expr::col((version::Entity, version::Column::Version)).add(1),
+            )
             .value(version::Column::UpdatedAt, Expr::value(now))
             .to_owned(),
     )

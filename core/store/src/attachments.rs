@@ -83,11 +83,20 @@ impl Store {
     }
 
     /// A request's attachments, without their bytes.
+    #[allow(clippy::type_complexity)] // the selected columns, in order
     pub async fn attachments_for(&self, request_id: Uuid) -> Result<Vec<Attachment>> {
         use attachment::Column as C;
         let rows: Vec<(Uuid, Uuid, String, i64, String, bool, DateTime<Utc>)> = attachment::Entity::find()
             .select_only()
-            .columns([C::Id, C::RequestId, C::ContentType, C::ByteSize, C::Sha256, C::Public, C::CreatedAt])
+            .columns([
+                C::Id,
+                C::RequestId,
+                C::ContentType,
+                C::ByteSize,
+                C::Sha256,
+                C::Public,
+                C::CreatedAt,
+            ])
             .filter(C::RequestId.eq(request_id))
             .order_by_asc(C::Id)
             .into_tuple()
@@ -95,15 +104,17 @@ impl Store {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, request_id, content_type, byte_size, sha256, public, created_at)| Attachment {
-                id,
-                request_id,
-                content_type,
-                byte_size,
-                sha256,
-                public,
-                created_at,
-            })
+            .map(
+                |(id, request_id, content_type, byte_size, sha256, public, created_at)| Attachment {
+                    id,
+                    request_id,
+                    content_type,
+                    byte_size,
+                    sha256,
+                    public,
+                    created_at,
+                },
+            )
             .collect())
     }
 }

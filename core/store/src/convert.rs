@@ -49,7 +49,10 @@ pub fn service(m: service::Model) -> Result<ServiceDefinition> {
         serde_json::from_value(m.keywords).map_err(|e| corrupt("service_definitions.keywords", e))?;
     let attributes: Vec<AttributeDef> =
         serde_json::from_value(m.attributes).map_err(|e| corrupt("service_definitions.attributes", e))?;
-    let unit: SlaUnit = m.sla_unit.parse().map_err(|e| corrupt("service_definitions.sla_unit", e))?;
+    let unit: SlaUnit = m
+        .sla_unit
+        .parse()
+        .map_err(|e| corrupt("service_definitions.sla_unit", e))?;
     Ok(ServiceDefinition {
         jurisdiction_id: m.jurisdiction_id,
         code: m.code,
@@ -83,8 +86,14 @@ pub fn request(m: request::Model) -> Result<RequestRecord> {
         tracking_number: m.tracking_number,
         service_code: m.service_code,
         description: m.description,
-        status: m.status.parse::<Status>().map_err(|e| corrupt("service_requests.status", e))?,
-        priority: m.priority.parse::<Priority>().map_err(|e| corrupt("service_requests.priority", e))?,
+        status: m
+            .status
+            .parse::<Status>()
+            .map_err(|e| corrupt("service_requests.status", e))?,
+        priority: m
+            .priority
+            .parse::<Priority>()
+            .map_err(|e| corrupt("service_requests.priority", e))?,
         lat: m.lat,
         long: m.long,
         address: m.address,
@@ -116,7 +125,10 @@ pub fn event(m: event::Model) -> Result<EventRecord> {
     Ok(EventRecord {
         id: m.id,
         request_id: m.request_id,
-        kind: m.kind.parse::<EventKind>().map_err(|e| corrupt("request_events.kind", e))?,
+        kind: m
+            .kind
+            .parse::<EventKind>()
+            .map_err(|e| corrupt("request_events.kind", e))?,
         actor: Actor {
             kind: ActorKind::parse(&m.actor_type).ok_or_else(|| corrupt("request_events.actor_type", &m.actor_type))?,
             id: m.actor_id,

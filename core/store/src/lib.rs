@@ -20,8 +20,8 @@ mod entities;
 mod entities_access;
 mod entities_open311;
 pub mod error;
-mod outbox;
 mod open311;
+mod outbox;
 mod people;
 mod plugins;
 pub mod records;
@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
-use townhall_migrations::MigratorTrait;
 use tokio::sync::Mutex;
+use townhall_migrations::MigratorTrait;
 
 pub use error::{Result, StoreError};
 pub use records::*;

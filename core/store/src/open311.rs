@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::Value;
 use townhall_domain::EventKind;
@@ -52,10 +52,7 @@ pub enum SubmissionState {
     /// Accepted, not processed yet.
     Pending,
     /// Processed: the request it became.
-    Done {
-        request_id: Uuid,
-        tracking_number: String,
-    },
+    Done { request_id: Uuid, tracking_number: String },
     /// The pipeline refused it; `errors` is `[{code, description}]`.
     Rejected { errors: Value },
 }
@@ -170,10 +167,7 @@ impl Store {
                 Expr::value(Some(tracking_number.to_owned())),
             )
             // The request holds the data now; the photo copy is not needed.
-            .col_expr(
-                submission::Column::Photo,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
+            .col_expr(submission::Column::Photo, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(submission::Column::UpdatedAt, Expr::value(now))
             .filter(submission::Column::Token.eq(token))
             .exec(self.write())
@@ -182,19 +176,11 @@ impl Store {
     }
 
     /// Marks a submission refused by the pipeline.
-    pub async fn open311_reject(
-        &self,
-        token: &str,
-        errors: Value,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub async fn open311_reject(&self, token: &str, errors: Value, now: DateTime<Utc>) -> Result<()> {
         submission::Entity::update_many()
             .col_expr(submission::Column::State, Expr::value(REJECTED))
             .col_expr(submission::Column::Errors, Expr::value(Some(errors)))
-            .col_expr(
-                submission::Column::Photo,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
+            .col_expr(submission::Column::Photo, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(submission::Column::UpdatedAt, Expr::value(now))
             .filter(submission::Column::Token.eq(token))
             .exec(self.write())
@@ -203,12 +189,7 @@ impl Store {
     }
 
     /// Gives a claimed submission back, to be tried again at `retry_at`.
-    pub async fn open311_retry(
-        &self,
-        token: &str,
-        retry_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub async fn open311_retry(&self, token: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
         submission::Entity::update_many()
             .col_expr(submission::Column::AvailableAt, Expr::value(retry_at))
             .col_expr(submission::Column::UpdatedAt, Expr::value(now))
@@ -220,11 +201,7 @@ impl Store {
     }
 
     /// Where the submission behind `token` stands.
-    pub async fn open311_submission(
-        &self,
-        jurisdiction_id: &str,
-        token: &str,
-    ) -> Result<SubmissionState> {
+    pub async fn open311_submission(&self, jurisdiction_id: &str, token: &str) -> Result<SubmissionState> {
         let m = submission::Entity::find_by_id(token.to_owned())
             .filter(submission::Column::JurisdictionId.eq(jurisdiction_id))
             .one(self.read())
@@ -298,10 +275,7 @@ impl Store {
     /// newest public note (Open311 `status_notes`) fetched in the same
     /// query. `q.after`, `q.order`, `q.department_codes`,
     /// `q.also_private_in` and `q.reporter_user_id` are not used.
-    pub async fn open311_requests(
-        &self,
-        q: &RequestQuery,
-    ) -> Result<Vec<(RequestRecord, Option<String>)>> {
+    pub async fn open311_requests(&self, q: &RequestQuery) -> Result<Vec<(RequestRecord, Option<String>)>> {
         use request::Column as C;
         let notes = Expr::cust(
             "(SELECT e.body FROM request_events e WHERE e.request_id = service_requests.id \
@@ -323,10 +297,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let note: Option<String> = row.try_get("", "status_notes")?;
-            out.push((
-                convert::request(request::Model::from_query_result(&row, "")?)?,
-                note,
-            ));
+            out.push((convert::request(request::Model::from_query_result(&row, "")?)?, note));
         }
         Ok(out)
     }
@@ -357,10 +328,7 @@ impl Store {
     }
 
     /// The public history of each of `ids`, oldest first.
-    pub async fn open311_public_history(
-        &self,
-        ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<EventRecord>>> {
+    pub async fn open311_public_history(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<EventRecord>>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }

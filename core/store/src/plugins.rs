@@ -18,16 +18,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 use townhall_domain::service::ServiceDefinition;
 
 use crate::Store;
-use crate::entities::{
-    plugin_component, plugin_fault, plugin_install, plugin_kv, plugin_revision, service,
-};
+use crate::entities::{plugin_component, plugin_fault, plugin_install, plugin_kv, plugin_revision, service};
 use crate::error::{Result, StoreError};
 
 /// Secret values of one install, by name. `Debug` prints the names only.
@@ -46,9 +44,7 @@ impl Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.0.keys().map(|k| (k, "<redacted>")))
-            .finish()
+        f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
     }
 }
 
@@ -258,10 +254,7 @@ impl Store {
     }
 
     /// Installs, in one jurisdiction or all, ordered by jurisdiction and id.
-    pub async fn plugin_installs(
-        &self,
-        jurisdiction_id: Option<&str>,
-    ) -> Result<Vec<PluginInstall>> {
+    pub async fn plugin_installs(&self, jurisdiction_id: Option<&str>) -> Result<Vec<PluginInstall>> {
         let mut q = plugin_install::Entity::find();
         if let Some(j) = jurisdiction_id {
             q = q.filter(plugin_install::Column::JurisdictionId.eq(j));
@@ -275,11 +268,7 @@ impl Store {
             .collect())
     }
 
-    pub async fn plugin_install(
-        &self,
-        jurisdiction_id: &str,
-        plugin_id: &str,
-    ) -> Result<PluginInstall> {
+    pub async fn plugin_install(&self, jurisdiction_id: &str, plugin_id: &str) -> Result<PluginInstall> {
         plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
             .one(self.read())
             .await?
@@ -309,12 +298,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let txn = self.write().begin().await?;
-        let previous = plugin_install::Entity::find_by_id((
-            install.jurisdiction_id.clone(),
-            install.plugin_id.clone(),
-        ))
-        .one(&txn)
-        .await?;
+        let previous = plugin_install::Entity::find_by_id((install.jurisdiction_id.clone(), install.plugin_id.clone()))
+            .one(&txn)
+            .await?;
         plugin_component::Entity::insert(plugin_component::ActiveModel {
             sha256: Set(install.sha256.clone()),
             byte_size: Set(i64::try_from(component.len()).unwrap_or(i64::MAX)),
@@ -380,14 +366,7 @@ impl Store {
         for (i, s) in services.iter().enumerate() {
             upsert_service(&txn, s, i32::try_from(i).unwrap_or(i32::MAX), now).await?;
         }
-        deactivate_services(
-            &txn,
-            &install.jurisdiction_id,
-            &install.plugin_id,
-            retired,
-            now,
-        )
-        .await?;
+        deactivate_services(&txn, &install.jurisdiction_id, &install.plugin_id, retired, now).await?;
         if let Some(p) = previous
             && p.sha256 != install.sha256
         {
@@ -460,10 +439,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         let txn = self.write().begin().await?;
-        let Some(m) =
-            plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
-                .one(&txn)
-                .await?
+        let Some(m) = plugin_install::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned()))
+            .one(&txn)
+            .await?
         else {
             return Err(StoreError::not_found("plugin", plugin_id));
         };
@@ -551,20 +529,13 @@ impl Store {
             .collect())
     }
 
-    pub async fn plugin_kv_get(
-        &self,
-        jurisdiction_id: &str,
-        plugin_id: &str,
-        key: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        Ok(plugin_kv::Entity::find_by_id((
-            jurisdiction_id.to_owned(),
-            plugin_id.to_owned(),
-            key.to_owned(),
-        ))
-        .one(self.read())
-        .await?
-        .map(|m| m.value))
+    pub async fn plugin_kv_get(&self, jurisdiction_id: &str, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            plugin_kv::Entity::find_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned(), key.to_owned()))
+                .one(self.read())
+                .await?
+                .map(|m| m.value),
+        )
     }
 
     pub async fn plugin_kv_set(
@@ -596,19 +567,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn plugin_kv_delete(
-        &self,
-        jurisdiction_id: &str,
-        plugin_id: &str,
-        key: &str,
-    ) -> Result<()> {
-        plugin_kv::Entity::delete_by_id((
-            jurisdiction_id.to_owned(),
-            plugin_id.to_owned(),
-            key.to_owned(),
-        ))
-        .exec(self.write())
-        .await?;
+    pub async fn plugin_kv_delete(&self, jurisdiction_id: &str, plugin_id: &str, key: &str) -> Result<()> {
+        plugin_kv::Entity::delete_by_id((jurisdiction_id.to_owned(), plugin_id.to_owned(), key.to_owned()))
+            .exec(self.write())
+            .await?;
         Ok(())
     }
 

@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use serde_json::Value;
 use townhall_domain::tracking::TrackingNumber;
@@ -27,8 +26,9 @@ fn sequence_name(jurisdiction_id: &str, year: i32) -> String {
 
 /// FNV-1a: a stable short name for a PostgreSQL sequence per jurisdiction.
 fn fnv64(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// At most this many submissions per group commit (SQLite allows 32,766
@@ -72,7 +72,12 @@ fn event_model(request_id: Uuid, jurisdiction_id: &str, e: &NewEvent, now: DateT
     }
 }
 
-fn outbox_model(jurisdiction_id: &str, aggregate: Option<Uuid>, o: &OutboxSpec, now: DateTime<Utc>) -> outbox::ActiveModel {
+fn outbox_model(
+    jurisdiction_id: &str,
+    aggregate: Option<Uuid>,
+    o: &OutboxSpec,
+    now: DateTime<Utc>,
+) -> outbox::ActiveModel {
     outbox::ActiveModel {
         jurisdiction_id: Set(jurisdiction_id.to_owned()),
         consumer: Set(o.consumer.clone()),
@@ -195,7 +200,13 @@ impl Store {
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Pending { new, created, outbox: outbox_rows, now, reply: tx });
+            .push(Pending {
+                new,
+                created,
+                outbox: outbox_rows,
+                now,
+                reply: tx,
+            });
         loop {
             let turn = combiner.turn.clone().lock_owned().await;
             match rx.try_recv() {
@@ -258,12 +269,15 @@ impl Store {
                     }
                     return;
                 }
-                Err(e) => tracing::debug!(error = %e, size = inputs.len(), "group commit failed; committing one by one"),
+                Err(e) => {
+                    tracing::debug!(error = %e, size = inputs.len(), "group commit failed; committing one by one")
+                }
             }
         }
         for (input, (reply, at)) in inputs.into_iter().zip(replies) {
             let r = self.submit_batch(vec![input], at).await.and_then(|mut v| {
-                v.pop().ok_or_else(|| StoreError::Corrupt("submit lost its request".into()))
+                v.pop()
+                    .ok_or_else(|| StoreError::Corrupt("submit lost its request".into()))
             });
             let _ = reply.send(r);
         }
@@ -309,7 +323,9 @@ impl Store {
                     .map(|r| r.try_get::<i64>("", "seq"))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 if seqs.len() != count {
-                    return Err(StoreError::Corrupt("nextval returned the wrong number of values".into()));
+                    return Err(StoreError::Corrupt(
+                        "nextval returned the wrong number of values".into(),
+                    ));
                 }
                 Ok(seqs)
             }
@@ -385,7 +401,11 @@ impl Store {
                 requested_at: new.requested_at,
                 updated_at: new.requested_at,
                 expected_at: new.expected_at,
-                closed_at: if new.status.is_closed() { Some(new.requested_at) } else { None },
+                closed_at: if new.status.is_closed() {
+                    Some(new.requested_at)
+                } else {
+                    None
+                },
                 channel: new.channel,
                 reporter_id,
                 attributes: Value::Object(intake.attributes.clone()),
@@ -396,7 +416,12 @@ impl Store {
                 version: 1,
             };
             requests.push(request_model(&record));
-            events.push(event_model(record.id, &record.jurisdiction_id, &created, new.requested_at));
+            events.push(event_model(
+                record.id,
+                &record.jurisdiction_id,
+                &created,
+                new.requested_at,
+            ));
             outboxes.extend(
                 outbox_rows
                     .iter()
@@ -417,12 +442,18 @@ impl Store {
             out.push((record, event));
         }
         if !contacts.is_empty() {
-            contact::Entity::insert_many(contacts).exec_without_returning(&txn).await?;
+            contact::Entity::insert_many(contacts)
+                .exec_without_returning(&txn)
+                .await?;
         }
-        request::Entity::insert_many(requests).exec_without_returning(&txn).await?;
+        request::Entity::insert_many(requests)
+            .exec_without_returning(&txn)
+            .await?;
         event::Entity::insert_many(events).exec_without_returning(&txn).await?;
         if !outboxes.is_empty() {
-            outbox::Entity::insert_many(outboxes).exec_without_returning(&txn).await?;
+            outbox::Entity::insert_many(outboxes)
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(out)
@@ -488,7 +519,9 @@ impl Store {
         let records: Vec<RequestRecord> = models.iter().cloned().map(convert::request).collect::<Result<_>>()?;
         let changes = decide(&records)?;
         if changes.len() != records.len() {
-            return Err(StoreError::Corrupt("a workflow returned the wrong number of changes".into()));
+            return Err(StoreError::Corrupt(
+                "a workflow returned the wrong number of changes".into(),
+            ));
         }
 
         let mut out = Vec::with_capacity(records.len());
@@ -548,8 +581,7 @@ impl Store {
                     .await?;
             }
             let events =
-                insert_events_and_outbox(&txn, record.id, jurisdiction_id, &change.events, &change.outbox, now)
-                    .await?;
+                insert_events_and_outbox(&txn, record.id, jurisdiction_id, &change.events, &change.outbox, now).await?;
             out.push((record, events));
         }
         txn.commit().await?;

@@ -1,6 +1,8 @@
 //! The store against real databases: every test runs on SQLite and on
 //! PostgreSQL (`TOWNHALL_TEST_POSTGRES_URL`, default the local server).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -118,10 +120,15 @@ async fn submit(s: &Store, service: &str, lat: f64, at: DateTime<Utc>) -> Reques
         topic: "request.created".into(),
         payload: json!({}),
     }];
-    s.submit(new_request(service, lat, at), NewEvent::new(EventKind::Created, Actor::reporter()), outbox, at)
-        .await
-        .unwrap()
-        .0
+    s.submit(
+        new_request(service, lat, at),
+        NewEvent::new(EventKind::Created, Actor::reporter()),
+        outbox,
+        at,
+    )
+    .await
+    .unwrap()
+    .0
 }
 
 both_databases!(migrations_go_up_down_and_up_again, |db: TestDb| async move {
@@ -142,44 +149,65 @@ both_databases!(migrations_go_up_down_and_up_again, |db: TestDb| async move {
     assert_eq!(s.services("riverton", false).await.unwrap().len(), 2);
 });
 
-both_databases!(submit_commits_request_history_contact_and_outbox, |db: TestDb| async move {
-    let s = store(&db).await;
-    catalog(&s).await;
-    let a = submit(&s, "pothole", 41.0, now()).await;
-    let b = submit(&s, "pothole", 41.0, now()).await;
-    assert_eq!(a.tracking_number, "2026-000001");
-    assert_eq!(b.tracking_number, "2026-000002");
-    assert_eq!(a.id.get_version_num(), 7);
+both_databases!(
+    submit_commits_request_history_contact_and_outbox,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        catalog(&s).await;
+        let a = submit(&s, "pothole", 41.0, now()).await;
+        let b = submit(&s, "pothole", 41.0, now()).await;
+        assert_eq!(a.tracking_number, "2026-000001");
+        assert_eq!(b.tracking_number, "2026-000002");
+        assert_eq!(a.id.get_version_num(), 7);
 
-    let back = s.request_by_tracking("riverton", "2026-000001").await.unwrap();
-    assert_eq!(back, s.request("riverton", a.id).await.unwrap());
-    assert_eq!(back.description.as_deref(), Some("Deep pothole"));
-    assert_eq!(back.status, Status::Open);
-    // Another jurisdiction cannot see it.
-    assert!(matches!(s.request("elsewhere", a.id).await, Err(StoreError::NotFound { .. })));
+        let back = s.request_by_tracking("riverton", "2026-000001").await.unwrap();
+        assert_eq!(back, s.request("riverton", a.id).await.unwrap());
+        assert_eq!(back.description.as_deref(), Some("Deep pothole"));
+        assert_eq!(back.status, Status::Open);
+        // Another jurisdiction cannot see it.
+        assert!(matches!(
+            s.request("elsewhere", a.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
 
-    let contact = s.contact(back.reporter_id.unwrap()).await.unwrap();
-    assert_eq!(contact.email.as_deref(), Some("ana@example.org"));
+        let contact = s.contact(back.reporter_id.unwrap()).await.unwrap();
+        assert_eq!(contact.email.as_deref(), Some("ana@example.org"));
 
-    let history = s.history(a.id, true).await.unwrap();
-    assert_eq!(history.len(), 1);
-    assert_eq!(history[0].kind, EventKind::Created);
+        let history = s.history(a.id, true).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].kind, EventKind::Created);
 
-    let claimed = s.claim_outbox("w1", 10, Duration::seconds(30), now()).await.unwrap();
-    assert_eq!(claimed.len(), 2);
-    assert_eq!(claimed[0].aggregate_id, Some(a.id));
-    // Leased rows are not handed out twice.
-    assert!(s.claim_outbox("w2", 10, Duration::seconds(30), now()).await.unwrap().is_empty());
-    s.complete_outbox(claimed[0].id, now()).await.unwrap();
-    s.fail_outbox(claimed[1].id, "boom", Some(now() + Duration::seconds(5)), now()).await.unwrap();
-    assert!(s.claim_outbox("w2", 10, Duration::seconds(30), now()).await.unwrap().is_empty());
-    let retry = s.claim_outbox("w2", 10, Duration::seconds(30), now() + Duration::seconds(6)).await.unwrap();
-    assert_eq!(retry.len(), 1);
-    assert_eq!(retry[0].attempts, 2);
-    s.fail_outbox(retry[0].id, "gave up", None, now()).await.unwrap();
-    let stats = s.outbox_stats().await.unwrap();
-    assert_eq!((stats.pending, stats.dead), (0, 1));
-});
+        let claimed = s.claim_outbox("w1", 10, Duration::seconds(30), now()).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(claimed[0].aggregate_id, Some(a.id));
+        // Leased rows are not handed out twice.
+        assert!(
+            s.claim_outbox("w2", 10, Duration::seconds(30), now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        s.complete_outbox(claimed[0].id, now()).await.unwrap();
+        s.fail_outbox(claimed[1].id, "boom", Some(now() + Duration::seconds(5)), now())
+            .await
+            .unwrap();
+        assert!(
+            s.claim_outbox("w2", 10, Duration::seconds(30), now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retry = s
+            .claim_outbox("w2", 10, Duration::seconds(30), now() + Duration::seconds(6))
+            .await
+            .unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].attempts, 2);
+        s.fail_outbox(retry[0].id, "gave up", None, now()).await.unwrap();
+        let stats = s.outbox_stats().await.unwrap();
+        assert_eq!((stats.pending, stats.dead), (0, 1));
+    }
+);
 
 both_databases!(refused_changes_write_nothing, |db: TestDb| async move {
     let s = store(&db).await;
@@ -215,7 +243,10 @@ both_databases!(refused_changes_write_nothing, |db: TestDb| async move {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Rejected(DomainError::InvalidTransition { .. })), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Rejected(DomainError::InvalidTransition { .. })),
+        "{err:?}"
+    );
     let after = s.request("riverton", r.id).await.unwrap();
     assert_eq!(after.version, 2);
     assert_eq!(s.history(r.id, true).await.unwrap().len(), 2);
@@ -226,7 +257,11 @@ both_databases!(history_is_append_only, |db: TestDb| async move {
     catalog(&s).await;
     submit(&s, "pothole", 41.0, now()).await;
     let conn = Database::connect(db.url.as_str()).await.unwrap();
-    assert!(conn.execute_unprepared("UPDATE request_events SET body = 'x'").await.is_err());
+    assert!(
+        conn.execute_unprepared("UPDATE request_events SET body = 'x'")
+            .await
+            .is_err()
+    );
     assert!(conn.execute_unprepared("DELETE FROM request_events").await.is_err());
 });
 
@@ -236,7 +271,11 @@ both_databases!(listing_filters_and_pages, |db: TestDb| async move {
     let mut ids = vec![];
     for i in 0..7 {
         let svc = if i % 2 == 0 { "pothole" } else { "graffiti" };
-        ids.push(submit(&s, svc, 40.0 + f64::from(i), now() - Duration::days(10 - i64::from(i))).await.id);
+        ids.push(
+            submit(&s, svc, 40.0 + f64::from(i), now() - Duration::days(10 - i64::from(i)))
+                .await
+                .id,
+        );
     }
     let base = RequestQuery {
         jurisdiction_id: "riverton".into(),
@@ -244,7 +283,10 @@ both_databases!(listing_filters_and_pages, |db: TestDb| async move {
         ..Default::default()
     };
     let page1 = s.list_requests(&base).await.unwrap();
-    assert_eq!(page1.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[6], ids[5], ids[4]]);
+    assert_eq!(
+        page1.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[6], ids[5], ids[4]]
+    );
     let page2 = s
         .list_requests(&RequestQuery {
             after: Some(ids[4]),
@@ -252,7 +294,10 @@ both_databases!(listing_filters_and_pages, |db: TestDb| async move {
         })
         .await
         .unwrap();
-    assert_eq!(page2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[3], ids[2], ids[1]]);
+    assert_eq!(
+        page2.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[2], ids[1]]
+    );
 
     let graffiti = RequestQuery {
         service_codes: vec!["graffiti".into()],
@@ -261,7 +306,12 @@ both_databases!(listing_filters_and_pages, |db: TestDb| async move {
     };
     assert_eq!(s.count_requests(&graffiti).await.unwrap(), 3);
     let boxed = RequestQuery {
-        bbox: Some(BoundingBox { min_lat: 41.5, min_long: -90.0, max_lat: 43.5, max_long: -89.0 }),
+        bbox: Some(BoundingBox {
+            min_lat: 41.5,
+            min_long: -90.0,
+            max_lat: 43.5,
+            max_long: -89.0,
+        }),
         limit: 100,
         ..base.clone()
     };
@@ -280,18 +330,23 @@ both_databases!(listing_filters_and_pages, |db: TestDb| async move {
     assert!(s.list_requests(&closed).await.unwrap().is_empty());
 });
 
-both_databases!(concurrent_submissions_get_distinct_tracking_numbers, |db: TestDb| async move {
-    let s = store(&db).await;
-    catalog(&s).await;
-    let mut tasks = vec![];
-    for i in 0..40 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move { submit(&s, "pothole", 41.0 + f64::from(i) / 100.0, now()).await }));
+both_databases!(
+    concurrent_submissions_get_distinct_tracking_numbers,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        catalog(&s).await;
+        let mut tasks = vec![];
+        for i in 0..40 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                submit(&s, "pothole", 41.0 + f64::from(i) / 100.0, now()).await
+            }));
+        }
+        let mut numbers = HashSet::new();
+        for t in tasks {
+            numbers.insert(t.await.unwrap().tracking_number);
+        }
+        assert_eq!(numbers.len(), 40);
+        assert!(numbers.contains("2026-000040"));
     }
-    let mut numbers = HashSet::new();
-    for t in tasks {
-        numbers.insert(t.await.unwrap().tracking_number);
-    }
-    assert_eq!(numbers.len(), 40);
-    assert!(numbers.contains("2026-000040"));
-});
+);

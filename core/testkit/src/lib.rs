@@ -90,7 +90,11 @@ async fn drop_stale(db: &DatabaseConnection) {
 pub async fn postgres() -> TestDb {
     let db = admin().await;
     CLEANED.get_or_init(|| drop_stale(&db)).await;
-    let name = format!("townhall_test_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "townhall_test_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
     db.execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create test database");

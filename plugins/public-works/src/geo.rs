@@ -38,9 +38,7 @@ impl Geometry {
     pub fn contains(&self, lat: f64, long: f64) -> bool {
         match self {
             Geometry::Polygon(rings) => polygon_contains(rings, lat, long),
-            Geometry::MultiPolygon(polys) => {
-                polys.iter().any(|rings| polygon_contains(rings, lat, long))
-            }
+            Geometry::MultiPolygon(polys) => polys.iter().any(|rings| polygon_contains(rings, lat, long)),
         }
     }
 }
@@ -48,9 +46,7 @@ impl Geometry {
 /// The first ring is the outline, the others are holes.
 fn polygon_contains(rings: &[Vec<[f64; 2]>], lat: f64, long: f64) -> bool {
     match rings.split_first() {
-        Some((outer, holes)) => {
-            ring_contains(outer, lat, long) && !holes.iter().any(|h| ring_contains(h, lat, long))
-        }
+        Some((outer, holes)) => ring_contains(outer, lat, long) && !holes.iter().any(|h| ring_contains(h, lat, long)),
         None => false,
     }
 }
@@ -81,13 +77,7 @@ mod tests {
     #[test]
     fn squares_with_holes() {
         let g = Geometry::Polygon(vec![
-            vec![
-                [0.0, 0.0],
-                [10.0, 0.0],
-                [10.0, 10.0],
-                [0.0, 10.0],
-                [0.0, 0.0],
-            ],
+            vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]],
             vec![[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0], [4.0, 4.0]],
         ]);
         assert!(g.contains(1.0, 1.0));

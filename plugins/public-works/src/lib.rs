@@ -112,13 +112,7 @@ const YES_NO: &[(&str, &str)] = &[("yes", "Yes"), ("no", "No")];
 
 impl Department for PublicWorks {
     fn manifest() -> Manifest {
-        let mut pothole = Service::new(
-            POTHOLE,
-            "Pothole",
-            PUBLIC_WORKS,
-            Priority::High,
-            Sla::BusinessDays(5),
-        );
+        let mut pothole = Service::new(POTHOLE, "Pothole", PUBLIC_WORKS, Priority::High, Sla::BusinessDays(5));
         pothole.description = "A hole in the road surface.".into();
         pothole.group = Some("Streets".into());
         pothole.keywords = vec!["road".into(), "street".into(), "hole".into()];
@@ -139,12 +133,7 @@ impl Department for PublicWorks {
                     ("medium", "Up to a car tire"),
                     ("large", "Larger than a car tire"),
                 ]),
-            Attribute::new(
-                "depth_inches",
-                Datatype::Number,
-                "About how deep is it, in inches?",
-            )
-            .order(3),
+            Attribute::new("depth_inches", Datatype::Number, "About how deep is it, in inches?").order(3),
         ];
 
         let mut road = Service::new(
@@ -158,20 +147,16 @@ impl Department for PublicWorks {
         road.group = Some("Streets".into());
         road.keywords = vec!["road".into(), "crack".into(), "sinkhole".into()];
         road.attributes = vec![
-            Attribute::new(
-                "damage_type",
-                Datatype::Singlevaluelist,
-                "What kind of damage?",
-            )
-            .required()
-            .order(1)
-            .values(&[
-                ("crack", "Cracked pavement"),
-                ("sinkhole", "Sinkhole"),
-                ("washout", "Washed-out road"),
-                ("debris", "Debris on the road"),
-                ("other", "Something else"),
-            ]),
+            Attribute::new("damage_type", Datatype::Singlevaluelist, "What kind of damage?")
+                .required()
+                .order(1)
+                .values(&[
+                    ("crack", "Cracked pavement"),
+                    ("sinkhole", "Sinkhole"),
+                    ("washout", "Washed-out road"),
+                    ("debris", "Debris on the road"),
+                    ("other", "Something else"),
+                ]),
             Attribute::new(
                 "hazard_in_lane",
                 Datatype::Singlevaluelist,
@@ -180,12 +165,7 @@ impl Department for PublicWorks {
             .required()
             .order(2)
             .values(YES_NO),
-            Attribute::new(
-                "lanes_blocked",
-                Datatype::Number,
-                "How many lanes are blocked?",
-            )
-            .order(3),
+            Attribute::new("lanes_blocked", Datatype::Number, "How many lanes are blocked?").order(3),
         ];
 
         let mut light = Service::new(
@@ -228,8 +208,7 @@ impl Department for PublicWorks {
             id: ID.into(),
             name: "Public Works".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Potholes, road damage and streetlight outages, routed to district crews."
-                .into(),
+            description: "Potholes, road damage and streetlight outages, routed to district crews.".into(),
             services: vec![pothole, road, light],
             workflow: [
                 "open",
@@ -262,9 +241,7 @@ impl Department for PublicWorks {
 townhall_sdk::export_department!(PublicWorks);
 
 fn number(intake: &Intake, code: &str) -> Option<Result<f64, ()>> {
-    intake
-        .answer(code)
-        .map(|v| v.parse::<f64>().map_err(|_| ()))
+    intake.answer(code).map(|v| v.parse::<f64>().map_err(|_| ()))
 }
 
 fn pole_number_ok(p: &str) -> bool {
@@ -297,13 +274,11 @@ pub fn validate_with(config: &Config, intake: &Intake) -> Result<(), Vec<FieldEr
                 _ => {}
             }
             match number(intake, "lanes_blocked") {
-                Some(Ok(n)) if !(0.0..=12.0).contains(&n) || n.fract() != 0.0 => {
-                    errors.push(FieldError::attribute(
-                        "lanes_blocked",
-                        "LANES_OUT_OF_RANGE",
-                        "The number of blocked lanes must be a whole number from 0 to 12.",
-                    ))
-                }
+                Some(Ok(n)) if !(0.0..=12.0).contains(&n) || n.fract() != 0.0 => errors.push(FieldError::attribute(
+                    "lanes_blocked",
+                    "LANES_OUT_OF_RANGE",
+                    "The number of blocked lanes must be a whole number from 0 to 12.",
+                )),
                 Some(Err(())) => errors.push(FieldError::attribute(
                     "lanes_blocked",
                     "NOT_A_NUMBER",
@@ -341,11 +316,7 @@ pub fn validate_with(config: &Config, intake: &Intake) -> Result<(), Vec<FieldEr
             "That location is outside the areas Public Works serves.",
         ));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// The district containing `loc`, if any (first match in file order).
@@ -363,10 +334,7 @@ pub fn is_hazard(intake: &Intake) -> bool {
     let yes = |code: &str| intake.answer(code) == Some("yes");
     match intake.service_code.as_str() {
         POTHOLE => yes("hazard_in_lane") || intake.answer("size") == Some("large"),
-        ROAD_DAMAGE => {
-            yes("hazard_in_lane")
-                || matches!(intake.answer("damage_type"), Some("sinkhole" | "washout"))
-        }
+        ROAD_DAMAGE => yes("hazard_in_lane") || matches!(intake.answer("damage_type"), Some("sinkhole" | "washout")),
         STREETLIGHT => yes("exposed_wiring") || intake.answer("problem") == Some("damaged_pole"),
         _ => false,
     }
@@ -377,10 +345,7 @@ pub fn route_with(config: &Config, intake: &Intake, defaults: Routing) -> Routin
     let department = match intake.service_code.as_str() {
         STREETLIGHT => UTILITIES.to_owned(),
         POTHOLE | ROAD_DAMAGE => PUBLIC_WORKS.to_owned(),
-        _ => defaults
-            .department
-            .clone()
-            .unwrap_or_else(|| PUBLIC_WORKS.to_owned()),
+        _ => defaults.department.clone().unwrap_or_else(|| PUBLIC_WORKS.to_owned()),
     };
     let found = intake.location.and_then(|loc| district(config, loc));
     let queue = found
@@ -404,10 +369,7 @@ pub fn route_with(config: &Config, intake: &Intake, defaults: Routing) -> Routin
         "routed",
         &[
             ("service", intake.service_code.as_str()),
-            (
-                "district",
-                found.map_or("none", |d| d.properties.name.as_str()),
-            ),
+            ("district", found.map_or("none", |d| d.properties.name.as_str())),
             ("hazard", if hazard { "yes" } else { "no" }),
         ],
     );
@@ -431,14 +393,10 @@ pub fn on_event_with(config: &Config, event: &Event) -> Vec<Action> {
     if event.by_self || !event.moved_to("action_scheduled") {
         return Vec::new();
     }
-    let crew = event
-        .queue
-        .clone()
-        .unwrap_or_else(|| "a city crew".to_owned());
-    let template = config
-        .scheduled_note
-        .clone()
-        .unwrap_or_else(|| "Work on {tracking} is scheduled: {crew} will take care of it. Thank you for reporting it.".to_owned());
+    let crew = event.queue.clone().unwrap_or_else(|| "a city crew".to_owned());
+    let template = config.scheduled_note.clone().unwrap_or_else(|| {
+        "Work on {tracking} is scheduled: {crew} will take care of it. Thank you for reporting it.".to_owned()
+    });
     let body = template
         .replace("{crew}", &crew)
         .replace("{tracking}", &event.tracking_number);

@@ -64,9 +64,7 @@ fn hazards_raise_priority_and_shorten_the_sla() {
     let host = demo();
     let mut i = pothole(39.80, -89.62);
     i.answers.clear();
-    let i = i
-        .with_answer("hazard_in_lane", "yes")
-        .with_answer("size", "small");
+    let i = i.with_answer("hazard_in_lane", "yes").with_answer("size", "small");
     let r = host.route::<PublicWorks>(&i, defaults());
     assert_eq!(r.priority, Priority::Critical);
     assert_eq!(r.sla, Sla::BusinessDays(1));
@@ -115,16 +113,12 @@ fn validation_reports_each_problem() {
 
 #[test]
 fn outside_districts_can_be_refused() {
-    let mut config: serde_json::Value =
-        serde_json::from_str(include_str!("../demo-config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(include_str!("../demo-config.json")).unwrap();
     config["reject_outside_districts"] = serde_json::Value::Bool(true);
     let host = MockHost::new().config(config);
-    let errors = host
-        .validate::<PublicWorks>(&pothole(41.0, -87.6))
-        .unwrap_err();
+    let errors = host.validate::<PublicWorks>(&pothole(41.0, -87.6)).unwrap_err();
     assert_eq!(errors[0].code, "OUTSIDE_SERVICE_AREA");
-    host.validate::<PublicWorks>(&pothole(39.78, -89.65))
-        .unwrap();
+    host.validate::<PublicWorks>(&pothole(39.78, -89.65)).unwrap();
 }
 
 fn event(to: &str, by_self: bool) -> Event {
@@ -159,10 +153,7 @@ fn posts_a_public_note_when_work_is_scheduled() {
             "Good news: work on 2026-000042 is scheduled. The streets-northeast crew will take care of it."
         )]
     );
-    assert!(
-        host.on_event::<PublicWorks>(&event("fixed", false))
-            .is_empty()
-    );
+    assert!(host.on_event::<PublicWorks>(&event("fixed", false)).is_empty());
     assert!(
         host.on_event::<PublicWorks>(&event("action_scheduled", true))
             .is_empty()

@@ -70,7 +70,10 @@ impl AccountQuery {
     /// document (account, roles, contact records, requests reported).
     async fn my_data(&self, c: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
         let cx = ctx(c)?;
-        let user_id = cx.who().user_id().ok_or_else(|| ApiError::unauthenticated().into_graphql())?;
+        let user_id = cx
+            .who()
+            .user_id()
+            .ok_or_else(|| ApiError::unauthenticated().into_graphql())?;
         let user = cx.state.store().user(user_id).await.gql()?;
         let roles = cx.state.access.roles(user_id).await.gql()?;
         let contacts = cx.state.store().contacts_of_user(user_id).await.gql()?;
@@ -134,8 +137,14 @@ impl AccountMutation {
             .await
             .gql()?;
         let max_age = cx.state.access.config().session_idle.num_seconds();
-        c.append_http_header(SET_COOKIE, session_cookie(&s.token, cx.state.config.cookie_secure, max_age));
-        let user_id = s.principal.user_id().ok_or_else(|| ApiError::internal("session without user").into_graphql())?;
+        c.append_http_header(
+            SET_COOKIE,
+            session_cookie(&s.token, cx.state.config.cookie_secure, max_age),
+        );
+        let user_id = s
+            .principal
+            .user_id()
+            .ok_or_else(|| ApiError::internal("session without user").into_graphql())?;
         Ok(SignInResult {
             me: me(&cx, user_id).await?,
             csrf_token: s.csrf_token,
@@ -180,11 +189,16 @@ impl AccountMutation {
     /// personal data. Confirm by typing the account's email address.
     async fn delete_my_account(&self, c: &Context<'_>, confirm_email: String) -> async_graphql::Result<Ack> {
         let cx = ctx(c)?;
-        let user_id = cx.who().user_id().ok_or_else(|| ApiError::unauthenticated().into_graphql())?;
+        let user_id = cx
+            .who()
+            .user_id()
+            .ok_or_else(|| ApiError::unauthenticated().into_graphql())?;
         let user = cx.state.store().user(user_id).await.gql()?;
         if confirm_email.trim().to_lowercase() != user.email {
-            return Err(ApiError::bad_request("CONFIRMATION_MISMATCH", "type your account's email address to confirm")
-                .into_graphql());
+            return Err(
+                ApiError::bad_request("CONFIRMATION_MISMATCH", "type your account's email address to confirm")
+                    .into_graphql(),
+            );
         }
         let now = cx.state.intake.clock().now();
         cx.state.store().delete_user(user_id, now).await.gql()?;

@@ -84,9 +84,8 @@ pub struct AuditEntryGql {
 }
 
 fn parse_uuid(field: &str, id: &ID) -> async_graphql::Result<Uuid> {
-    Uuid::parse_str(id.0.trim()).map_err(|_| {
-        ApiError::bad_request("MALFORMED_ID", format!("`{field}` is not an id")).into_graphql()
-    })
+    Uuid::parse_str(id.0.trim())
+        .map_err(|_| ApiError::bad_request("MALFORMED_ID", format!("`{field}` is not an id")).into_graphql())
 }
 
 fn grant(role: &str) -> async_graphql::Result<RoleGrant> {
@@ -98,7 +97,15 @@ impl AdminQuery {
     #[graphql(guard = "Can(Action::ManageApiKeys)")]
     async fn api_keys(&self, c: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let cx = ctx(c)?;
-        Ok(cx.state.access.api_keys().await.gql()?.into_iter().map(Into::into).collect())
+        Ok(cx
+            .state
+            .access
+            .api_keys()
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The scopes an API key may hold.
@@ -189,13 +196,27 @@ impl AdminMutation {
         #[graphql(default)] scopes: Vec<String>,
     ) -> async_graphql::Result<NewApiKey> {
         let cx = ctx(c)?;
-        let (row, secret) = cx.state.access.create_api_key(&name, &scopes, cx.who().user_id()).await.gql()?;
-        cx.state
+        let (row, secret) = cx
+            .state
             .access
-            .audit(cx.who(), "create_api_key", "api_key", Some(row.id.to_string()), Some(serde_json::json!({ "name": row.name, "scopes": row.scopes })))
+            .create_api_key(&name, &scopes, cx.who().user_id())
             .await
             .gql()?;
-        Ok(NewApiKey { key: row.into(), secret })
+        cx.state
+            .access
+            .audit(
+                cx.who(),
+                "create_api_key",
+                "api_key",
+                Some(row.id.to_string()),
+                Some(serde_json::json!({ "name": row.name, "scopes": row.scopes })),
+            )
+            .await
+            .gql()?;
+        Ok(NewApiKey {
+            key: row.into(),
+            secret,
+        })
     }
 
     #[graphql(guard = "Can(Action::ManageApiKeys)")]
@@ -220,10 +241,24 @@ impl AdminMutation {
         cx.state.access.grant_role(uid, &g).await.gql()?;
         cx.state
             .access
-            .audit(cx.who(), "grant_role", "user", Some(uid.to_string()), Some(serde_json::json!({ "role": g.to_string() })))
+            .audit(
+                cx.who(),
+                "grant_role",
+                "user",
+                Some(uid.to_string()),
+                Some(serde_json::json!({ "role": g.to_string() })),
+            )
             .await
             .gql()?;
-        Ok(cx.state.access.roles(uid).await.gql()?.iter().map(ToString::to_string).collect())
+        Ok(cx
+            .state
+            .access
+            .roles(uid)
+            .await
+            .gql()?
+            .iter()
+            .map(ToString::to_string)
+            .collect())
     }
 
     #[graphql(guard = "Can(Action::ManagePolicies)")]
@@ -234,10 +269,24 @@ impl AdminMutation {
         cx.state.access.revoke_role(uid, &g).await.gql()?;
         cx.state
             .access
-            .audit(cx.who(), "revoke_role", "user", Some(uid.to_string()), Some(serde_json::json!({ "role": g.to_string() })))
+            .audit(
+                cx.who(),
+                "revoke_role",
+                "user",
+                Some(uid.to_string()),
+                Some(serde_json::json!({ "role": g.to_string() })),
+            )
             .await
             .gql()?;
-        Ok(cx.state.access.roles(uid).await.gql()?.iter().map(ToString::to_string).collect())
+        Ok(cx
+            .state
+            .access
+            .roles(uid)
+            .await
+            .gql()?
+            .iter()
+            .map(ToString::to_string)
+            .collect())
     }
 
     /// Adds a permission: `role` may do `action` on `object` in `domain`
@@ -259,7 +308,13 @@ impl AdminMutation {
         cx.state.access.add_policy(line.clone()).await.gql()?;
         cx.state
             .access
-            .audit(cx.who(), "add_policy", "policy", None, Some(serde_json::json!(line.values)))
+            .audit(
+                cx.who(),
+                "add_policy",
+                "policy",
+                None,
+                Some(serde_json::json!(line.values)),
+            )
             .await
             .gql()?;
         Ok(true)
@@ -282,7 +337,13 @@ impl AdminMutation {
         let removed = cx.state.access.remove_policy(line.clone()).await.gql()?;
         cx.state
             .access
-            .audit(cx.who(), "remove_policy", "policy", None, Some(serde_json::json!(line.values)))
+            .audit(
+                cx.who(),
+                "remove_policy",
+                "policy",
+                None,
+                Some(serde_json::json!(line.values)),
+            )
             .await
             .gql()?;
         Ok(removed)

@@ -72,7 +72,12 @@ pub async fn graphql(
 }
 
 pub async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Townhall GraphQL").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Townhall GraphQL")
+            .finish(),
+    )
 }
 
 /// What a resolver needs: the state and who is calling.
@@ -106,7 +111,12 @@ impl Ctx<'_> {
         if self.can(action, department) {
             return Ok(());
         }
-        Err(if self.who().is_anonymous() { ApiError::unauthenticated() } else { ApiError::forbidden() }.into_graphql())
+        Err(if self.who().is_anonymous() {
+            ApiError::unauthenticated()
+        } else {
+            ApiError::forbidden()
+        }
+        .into_graphql())
     }
 
     pub async fn jurisdiction(&self, requested: Option<&str>) -> async_graphql::Result<Jurisdiction> {
@@ -149,6 +159,11 @@ impl Guard for Can {
                 return Ok(());
             }
         }
-        Err(if cx.who().is_anonymous() { ApiError::unauthenticated() } else { ApiError::forbidden() }.into_graphql())
+        Err(if cx.who().is_anonymous() {
+            ApiError::unauthenticated()
+        } else {
+            ApiError::forbidden()
+        }
+        .into_graphql())
     }
 }

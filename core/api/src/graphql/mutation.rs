@@ -55,8 +55,14 @@ pub(crate) fn parse_attributes(v: Option<Value>) -> Result<BTreeMap<String, Attr
                 let Value::Object(m) = item else {
                     return Err(bad("each attribute is an object {code, value} or {code, values}"));
                 };
-                let code = m.get("code").and_then(Value::as_str).ok_or_else(|| bad("an attribute needs a `code`"))?;
-                let answer = m.get("values").or_else(|| m.get("value")).ok_or_else(|| bad("an attribute needs a `value` or `values`"))?;
+                let code = m
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("an attribute needs a `code`"))?;
+                let answer = m
+                    .get("values")
+                    .or_else(|| m.get("value"))
+                    .ok_or_else(|| bad("an attribute needs a `value` or `values`"))?;
                 out.insert(code.to_owned(), one(answer)?);
             }
         }
@@ -66,7 +72,11 @@ pub(crate) fn parse_attributes(v: Option<Value>) -> Result<BTreeMap<String, Attr
 }
 
 /// Loads a request the caller may act on, resolving ids and tracking numbers.
-async fn target(cx: &Ctx<'_>, jurisdiction_id: &str, reference: &str) -> async_graphql::Result<townhall_store::RequestRecord> {
+async fn target(
+    cx: &Ctx<'_>,
+    jurisdiction_id: &str,
+    reference: &str,
+) -> async_graphql::Result<townhall_store::RequestRecord> {
     cx.state.intake.resolve(jurisdiction_id, reference).await.gql()
 }
 
@@ -82,7 +92,13 @@ impl RequestMutation {
     ) -> async_graphql::Result<ServiceRequestGql> {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
-        let service = cx.state.intake.catalog().service(&j.id, input.service_code.trim()).await.gql()?;
+        let service = cx
+            .state
+            .intake
+            .catalog()
+            .service(&j.id, input.service_code.trim())
+            .await
+            .gql()?;
         if !service.anonymous_allowed && cx.who().is_anonymous() {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
@@ -193,7 +209,11 @@ impl RequestMutation {
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let r = target(&cx, &j.id, &id.0).await?;
         let public = visibility == NoteVisibility::Public;
-        let action = if public { Action::AddPublicNote } else { Action::AddInternalNote };
+        let action = if public {
+            Action::AddPublicNote
+        } else {
+            Action::AddInternalNote
+        };
         cx.require(action, r.department_code.as_deref())?;
         let (_, event) = cx
             .state
@@ -201,7 +221,10 @@ impl RequestMutation {
             .add_note(&j.id, r.id, &body, public, actor(cx.who()))
             .await
             .gql()?;
-        Ok(RequestEventGql { record: event, private: true })
+        Ok(RequestEventGql {
+            record: event,
+            private: true,
+        })
     }
 
     /// Assigns a request to a staff member and/or a crew queue; both `null`
@@ -283,10 +306,22 @@ mod tests {
         assert_eq!(a["SIZE"], AttributeInput::One("large".into()));
         assert_eq!(a["N"], AttributeInput::One("3".into()));
         assert_eq!(a["L"], AttributeInput::Many(vec!["a".into(), "b".into()]));
-        let b = parse_attributes(Some(json!([{"code": "SIZE", "value": "large"}, {"code": "L", "values": ["a"]}]))).unwrap();
+        let b = parse_attributes(Some(
+            json!([{"code": "SIZE", "value": "large"}, {"code": "L", "values": ["a"]}]),
+        ))
+        .unwrap();
         assert_eq!(b["L"], AttributeInput::Many(vec!["a".into()]));
-        assert_eq!(parse_attributes(Some(json!("x"))).unwrap_err().code(), "INVALID_ATTRIBUTES");
-        assert_eq!(parse_attributes(Some(json!([{"value": "x"}]))).unwrap_err().code(), "INVALID_ATTRIBUTES");
-        assert_eq!(parse_attributes(Some(json!({"A": {"nested": 1}}))).unwrap_err().code(), "INVALID_ATTRIBUTES");
+        assert_eq!(
+            parse_attributes(Some(json!("x"))).unwrap_err().code(),
+            "INVALID_ATTRIBUTES"
+        );
+        assert_eq!(
+            parse_attributes(Some(json!([{"value": "x"}]))).unwrap_err().code(),
+            "INVALID_ATTRIBUTES"
+        );
+        assert_eq!(
+            parse_attributes(Some(json!({"A": {"nested": 1}}))).unwrap_err().code(),
+            "INVALID_ATTRIBUTES"
+        );
     }
 }

@@ -134,7 +134,11 @@ fn read_upload(c: &Context<'_>, upload: &Upload) -> async_graphql::Result<Vec<u8
 }
 
 async fn audit(cx: &Ctx<'_>, action: &str, plugin: &str, details: serde_json::Value) -> async_graphql::Result<()> {
-    cx.state.access.audit(cx.who(), action, "plugin", Some(plugin.to_owned()), Some(details)).await.gql()
+    cx.state
+        .access
+        .audit(cx.who(), action, "plugin", Some(plugin.to_owned()), Some(details))
+        .await
+        .gql()
 }
 
 #[Object]
@@ -143,7 +147,13 @@ impl PluginQuery {
     async fn plugins(&self, c: &Context<'_>, jurisdiction_id: Option<String>) -> async_graphql::Result<Vec<Plugin>> {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
-        Ok(host(&cx)?.list(Some(&j.id)).await.gql()?.into_iter().map(Into::into).collect())
+        Ok(host(&cx)?
+            .list(Some(&j.id))
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     #[graphql(guard = "Can(Action::ManagePlugins)")]
@@ -224,11 +234,19 @@ impl PluginMutation {
             signature: signature.map(|s| read_upload(c, &s)).transpose()?,
             grants,
             config: config.map(|j| j.0),
-            secrets: secrets.into_iter().map(|s| (s.name, s.value)).collect::<BTreeMap<_, _>>(),
+            secrets: secrets
+                .into_iter()
+                .map(|s| (s.name, s.value))
+                .collect::<BTreeMap<_, _>>(),
             limits: None,
         };
         let h = host(&cx)?;
-        let report = if upgrade { h.install_or_upgrade(req).await } else { h.install(req).await }.gql()?;
+        let report = if upgrade {
+            h.install_or_upgrade(req).await
+        } else {
+            h.install(req).await
+        }
+        .gql()?;
         cx.state.intake.catalog().invalidate();
         audit(
             &cx,
@@ -256,7 +274,13 @@ impl PluginMutation {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let p = host(&cx)?.grant(Some(&j.id), &id, &capabilities).await.gql()?;
-        audit(&cx, "grant_plugin", &id, serde_json::json!({ "capabilities": capabilities })).await?;
+        audit(
+            &cx,
+            "grant_plugin",
+            &id,
+            serde_json::json!({ "capabilities": capabilities }),
+        )
+        .await?;
         Ok(p.into())
     }
 
@@ -271,12 +295,23 @@ impl PluginMutation {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let p = host(&cx)?.revoke(Some(&j.id), &id, &capabilities).await.gql()?;
-        audit(&cx, "revoke_plugin", &id, serde_json::json!({ "capabilities": capabilities })).await?;
+        audit(
+            &cx,
+            "revoke_plugin",
+            &id,
+            serde_json::json!({ "capabilities": capabilities }),
+        )
+        .await?;
         Ok(p.into())
     }
 
     #[graphql(guard = "Can(Action::ManagePlugins)")]
-    async fn enable_plugin(&self, c: &Context<'_>, id: String, jurisdiction_id: Option<String>) -> async_graphql::Result<Plugin> {
+    async fn enable_plugin(
+        &self,
+        c: &Context<'_>,
+        id: String,
+        jurisdiction_id: Option<String>,
+    ) -> async_graphql::Result<Plugin> {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let p = host(&cx)?.enable(Some(&j.id), &id).await.gql()?;
@@ -313,7 +348,10 @@ impl PluginMutation {
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let names: Vec<String> = secrets.iter().flatten().map(|s| s.name.clone()).collect();
         let secrets = secrets.map(|v| v.into_iter().map(|s| (s.name, s.value)).collect::<BTreeMap<_, _>>());
-        let p = host(&cx)?.configure(Some(&j.id), &id, config.map(|j| j.0), secrets, None).await.gql()?;
+        let p = host(&cx)?
+            .configure(Some(&j.id), &id, config.map(|j| j.0), secrets, None)
+            .await
+            .gql()?;
         audit(&cx, "configure_plugin", &id, serde_json::json!({ "secrets": names })).await?;
         Ok(p.into())
     }
@@ -321,12 +359,23 @@ impl PluginMutation {
     /// Removes a plugin: its services leave the catalog; their requests and
     /// histories stay. Returns the retired service codes.
     #[graphql(guard = "Can(Action::ManagePlugins)")]
-    async fn uninstall_plugin(&self, c: &Context<'_>, id: String, jurisdiction_id: Option<String>) -> async_graphql::Result<Vec<String>> {
+    async fn uninstall_plugin(
+        &self,
+        c: &Context<'_>,
+        id: String,
+        jurisdiction_id: Option<String>,
+    ) -> async_graphql::Result<Vec<String>> {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let retired = host(&cx)?.uninstall(Some(&j.id), &id).await.gql()?;
         cx.state.intake.catalog().invalidate();
-        audit(&cx, "uninstall_plugin", &id, serde_json::json!({ "retired_services": retired })).await?;
+        audit(
+            &cx,
+            "uninstall_plugin",
+            &id,
+            serde_json::json!({ "retired_services": retired }),
+        )
+        .await?;
         Ok(retired)
     }
 }

@@ -44,14 +44,19 @@ pub(crate) async fn load_visible(
 ) -> async_graphql::Result<Option<ServiceRequestGql>> {
     let r = match reference.parse::<RequestRef>().gql()? {
         RequestRef::Id(id) => cx.state.store().request(jurisdiction_id, id).await,
-        RequestRef::Tracking(t) => cx.state.store().request_by_tracking(jurisdiction_id, &t.to_string()).await,
+        RequestRef::Tracking(t) => {
+            cx.state
+                .store()
+                .request_by_tracking(jurisdiction_id, &t.to_string())
+                .await
+        }
     };
     let record = match r {
         Ok(r) => r,
         Err(StoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e).gql(),
     };
-    Ok(view(cx, record).await?)
+    view(cx, record).await
 }
 
 /// Wraps a record for display, or `None` if the caller may not see it.
@@ -60,8 +65,18 @@ pub(crate) async fn view(cx: &Ctx<'_>, record: RequestRecord) -> async_graphql::
     if !record.public && !private {
         return Ok(None);
     }
-    let service = cx.state.store().service(&record.jurisdiction_id, &record.service_code).await.ok().map(Arc::new);
-    Ok(Some(ServiceRequestGql { record, service, private }))
+    let service = cx
+        .state
+        .store()
+        .service(&record.jurisdiction_id, &record.service_code)
+        .await
+        .ok()
+        .map(Arc::new);
+    Ok(Some(ServiceRequestGql {
+        record,
+        service,
+        private,
+    }))
 }
 
 #[Object]
@@ -85,10 +100,22 @@ impl RequestQuery {
             .collect())
     }
 
-    async fn departments(&self, c: &Context<'_>, jurisdiction_id: Option<String>) -> async_graphql::Result<Vec<DepartmentGql>> {
+    async fn departments(
+        &self,
+        c: &Context<'_>,
+        jurisdiction_id: Option<String>,
+    ) -> async_graphql::Result<Vec<DepartmentGql>> {
         let cx = ctx(c)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
-        Ok(cx.state.store().departments(&j.id).await.gql()?.into_iter().map(Into::into).collect())
+        Ok(cx
+            .state
+            .store()
+            .departments(&j.id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The services residents can report, in display order. Inactive ones
@@ -147,8 +174,10 @@ impl RequestQuery {
             (Some(id), None) => id.0,
             (None, Some(t)) => t,
             _ => {
-                return Err(ApiError::bad_request("INVALID_ARGUMENT", "give exactly one of `id` and `trackingNumber`")
-                    .into_graphql());
+                return Err(
+                    ApiError::bad_request("INVALID_ARGUMENT", "give exactly one of `id` and `trackingNumber`")
+                        .into_graphql(),
+                );
             }
         };
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
@@ -167,10 +196,15 @@ impl RequestQuery {
     ) -> async_graphql::Result<ServiceRequestConnectionGql> {
         let cx = ctx(c)?;
         if !(1..=MAX_PAGE).contains(&first) {
-            return Err(ApiError::bad_request("INVALID_ARGUMENT", format!("`first` must be between 1 and {MAX_PAGE}"))
-                .into_graphql());
+            return Err(
+                ApiError::bad_request("INVALID_ARGUMENT", format!("`first` must be between 1 and {MAX_PAGE}"))
+                    .into_graphql(),
+            );
         }
-        let after = after.map(|a| decode_cursor(&a)).transpose().map_err(ApiError::into_graphql)?;
+        let after = after
+            .map(|a| decode_cursor(&a))
+            .transpose()
+            .map_err(ApiError::into_graphql)?;
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         let f = filter.unwrap_or_default();
         let mut statuses: Vec<Status> = f.statuses.unwrap_or_default().into_iter().map(Into::into).collect();
@@ -178,7 +212,11 @@ impl RequestQuery {
         if let Some(o) = f.open311_status {
             let want: Open311Status = o.into();
             let group: Vec<Status> = Status::ALL.into_iter().filter(|s| s.open311() == want).collect();
-            statuses = if statuses.is_empty() { group } else { statuses.into_iter().filter(|s| group.contains(s)).collect() };
+            statuses = if statuses.is_empty() {
+                group
+            } else {
+                statuses.into_iter().filter(|s| group.contains(s)).collect()
+            };
             nothing_matches = statuses.is_empty();
         }
         let bbox = f.bbox.map(|b| BoundingBox {
@@ -197,15 +235,18 @@ impl RequestQuery {
             if let (Some(a), Some(b)) = (from, to)
                 && a > b
             {
-                return Err(ApiError::bad_request(
-                    "INVALID_DATE_RANGE",
-                    format!("`{name}From` is after `{name}To`"),
-                )
-                .into_graphql());
+                return Err(
+                    ApiError::bad_request("INVALID_DATE_RANGE", format!("`{name}From` is after `{name}To`"))
+                        .into_graphql(),
+                );
             }
         }
         let reporter_user_id = if f.mine.unwrap_or(false) {
-            Some(cx.who().user_id().ok_or_else(|| ApiError::unauthenticated().into_graphql())?)
+            Some(
+                cx.who()
+                    .user_id()
+                    .ok_or_else(|| ApiError::unauthenticated().into_graphql())?,
+            )
         } else {
             None
         };
@@ -228,7 +269,11 @@ impl RequestQuery {
             limit: u64::try_from(first).unwrap_or(20) + 1,
             ..Default::default()
         };
-        let mut rows = if nothing_matches { vec![] } else { cx.state.store().list_requests(&q).await.gql()? };
+        let mut rows = if nothing_matches {
+            vec![]
+        } else {
+            cx.state.store().list_requests(&q).await.gql()?
+        };
         let has_next = rows.len() > usize::try_from(first).unwrap_or(20);
         rows.truncate(usize::try_from(first).unwrap_or(20));
 
@@ -238,7 +283,13 @@ impl RequestQuery {
             let service = match services.get(&record.service_code) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = cx.state.store().service(&j.id, &record.service_code).await.ok().map(Arc::new);
+                    let s = cx
+                        .state
+                        .store()
+                        .service(&j.id, &record.service_code)
+                        .await
+                        .ok()
+                        .map(Arc::new);
                     services.insert(record.service_code.clone(), s.clone());
                     s
                 }
@@ -246,7 +297,11 @@ impl RequestQuery {
             let private = may_read_private(&cx, &record);
             edges.push(ServiceRequestEdgeGql {
                 cursor: encode_cursor(record.id),
-                node: ServiceRequestGql { record, service, private },
+                node: ServiceRequestGql {
+                    record,
+                    service,
+                    private,
+                },
             });
         }
         let end_cursor = edges.last().map(|e| e.cursor.clone());

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use townhall_access::Action;
 use townhall_domain::intake::BoundingBox;
 use townhall_search::{
-    DateRange, DuplicateCandidate, DuplicateQuery, Hit, Near, SearchFilter, SearchIndex,
-    SearchQuery, SearchResults, Snippet, SnippetField, SortOrder, Viewer,
+    DateRange, DuplicateCandidate, DuplicateQuery, Hit, Near, SearchFilter, SearchIndex, SearchQuery, SearchResults,
+    Snippet, SnippetField, SortOrder, Viewer,
 };
 
 use super::query::load_visible;
@@ -127,9 +127,7 @@ impl SnippetGql {
     }
     /// The matched parts of `text`, as character offsets.
     async fn highlights(&self) -> Vec<HighlightRange> {
-        let chars = |byte: usize| {
-            i32::try_from(self.0.text.get(..byte).map_or(0, |s| s.chars().count())).unwrap_or(0)
-        };
+        let chars = |byte: usize| i32::try_from(self.0.text.get(..byte).map_or(0, |s| s.chars().count())).unwrap_or(0);
         self.0
             .highlights
             .iter()
@@ -270,9 +268,7 @@ fn index<'a>(cx: &Ctx<'a>) -> async_graphql::Result<&'a SearchIndex> {
 
 /// Who the caller is, as the search index understands it.
 async fn viewer(cx: &Ctx<'_>, jurisdiction_id: &str) -> async_graphql::Result<Viewer> {
-    let private_in = cx
-        .departments_for(Action::ReadPrivate, jurisdiction_id)
-        .await?;
+    let private_in = cx.departments_for(Action::ReadPrivate, jurisdiction_id).await?;
     Ok(if private_in.iter().any(|d| d == "*") {
         Viewer::Admin
     } else if !private_in.is_empty() {
@@ -324,21 +320,11 @@ async fn audit_private(cx: &Ctx<'_>, what: &str, hits: &[&Hit]) -> async_graphql
 
 fn filter(f: SearchFilterInput) -> SearchFilter {
     SearchFilter {
-        statuses: f
-            .statuses
-            .unwrap_or_default()
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        statuses: f.statuses.unwrap_or_default().into_iter().map(Into::into).collect(),
         open311: f.open311_status.map(Into::into),
         service_codes: f.service_codes.unwrap_or_default(),
         department_codes: f.department_codes.unwrap_or_default(),
-        priorities: f
-            .priorities
-            .unwrap_or_default()
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        priorities: f.priorities.unwrap_or_default().into_iter().map(Into::into).collect(),
         requested: DateRange {
             from: f.requested_from,
             to: f.requested_to,
@@ -387,8 +373,9 @@ impl SearchQueryRoot {
         query: Option<String>,
         filter: Option<SearchFilterInput>,
         #[graphql(desc = "Default `RELEVANCE`.")] sort: Option<SearchSort>,
-        #[graphql(desc = "The point of a `DISTANCE` sort (default: the centre of `filter.near`).")]
-        from: Option<PointInput>,
+        #[graphql(desc = "The point of a `DISTANCE` sort (default: the centre of `filter.near`).")] from: Option<
+            PointInput,
+        >,
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         after: Option<String>,
         jurisdiction_id: Option<String>,
@@ -399,10 +386,7 @@ impl SearchQueryRoot {
         if !(1..=i32::try_from(townhall_search::query::MAX_PAGE).unwrap_or(100)).contains(&first) {
             return Err(ApiError::bad_request(
                 "INVALID_ARGUMENT",
-                format!(
-                    "`first` must be between 1 and {}",
-                    townhall_search::query::MAX_PAGE
-                ),
+                format!("`first` must be between 1 and {}", townhall_search::query::MAX_PAGE),
             )
             .into_graphql());
         }
@@ -451,10 +435,7 @@ impl SearchQueryRoot {
         audit_private(&cx, "search", &hits.iter().collect::<Vec<_>>()).await?;
         Ok(SearchResult {
             total,
-            hits: hits
-                .into_iter()
-                .map(|h| SearchHitGql::new(&j.id, h))
-                .collect(),
+            hits: hits.into_iter().map(|h| SearchHitGql::new(&j.id, h)).collect(),
             facets: SearchFacets {
                 status: count(facets.status),
                 service: count(facets.service),
@@ -505,12 +486,7 @@ impl SearchQueryRoot {
         }
         let j = cx.jurisdiction(jurisdiction_id.as_deref()).await?;
         // An unknown or inactive service is an error, not an empty answer.
-        cx.state
-            .intake
-            .catalog()
-            .service(&j.id, &service_code)
-            .await
-            .gql()?;
+        cx.state.intake.catalog().service(&j.id, &service_code).await.gql()?;
         let mut q = DuplicateQuery::new(
             &j.id,
             service_code,
@@ -524,12 +500,7 @@ impl SearchQueryRoot {
         q.limit = usize::try_from(limit).unwrap_or(5);
         let viewer = viewer(&cx, &j.id).await?;
         let found: Vec<DuplicateCandidate> = index.possible_duplicates(&viewer, &q).await.gql()?;
-        audit_private(
-            &cx,
-            "duplicates",
-            &found.iter().map(|d| &d.request).collect::<Vec<_>>(),
-        )
-        .await?;
+        audit_private(&cx, "duplicates", &found.iter().map(|d| &d.request).collect::<Vec<_>>()).await?;
         Ok(found
             .into_iter()
             .map(|d| DuplicateCandidateGql {

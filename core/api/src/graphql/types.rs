@@ -307,10 +307,18 @@ impl ServiceRequestGql {
         if self.address_hidden() { None } else { self.record.long }
     }
     async fn address(&self) -> Option<&str> {
-        if self.address_hidden() { None } else { self.record.address.as_deref() }
+        if self.address_hidden() {
+            None
+        } else {
+            self.record.address.as_deref()
+        }
     }
     async fn address_id(&self) -> Option<&str> {
-        if self.address_hidden() { None } else { self.record.address_id.as_deref() }
+        if self.address_hidden() {
+            None
+        } else {
+            self.record.address_id.as_deref()
+        }
     }
     async fn zipcode(&self) -> Option<&str> {
         self.record.zipcode.as_deref()
@@ -332,7 +340,11 @@ impl ServiceRequestGql {
     }
     /// The staff member assigned (private).
     async fn assignee_id(&self) -> Option<ID> {
-        if self.private { self.record.assignee_id.map(|a| ID(a.to_string())) } else { None }
+        if self.private {
+            self.record.assignee_id.map(|a| ID(a.to_string()))
+        } else {
+            None
+        }
     }
     async fn requested_at(&self) -> DateTime<Utc> {
         self.record.requested_at
@@ -426,7 +438,10 @@ pub async fn load_history(
             .await
             .gql()?;
     }
-    Ok(events.into_iter().map(|e| RequestEventGql { record: e, private }).collect())
+    Ok(events
+        .into_iter()
+        .map(|e| RequestEventGql { record: e, private })
+        .collect())
 }
 
 /// One entry of a request's history.

@@ -46,19 +46,13 @@ pub async fn discovery(State(o): State<Arc<Open311>>, uri: Uri, headers: HeaderM
             V::List(
                 "endpoint",
                 vec![V::Obj(vec![
-                    (
-                        "specification",
-                        V::str("http://wiki.open311.org/GeoReport_v2"),
-                    ),
+                    ("specification", V::str("http://wiki.open311.org/GeoReport_v2")),
                     ("url", V::Str(format!("{base}/open311/v2"))),
                     ("changeset", V::str(CHANGESET)),
                     ("type", V::str("production")),
                     (
                         "formats",
-                        V::List(
-                            "format",
-                            vec![V::str("text/xml"), V::str("application/json")],
-                        ),
+                        V::List("format", vec![V::str("text/xml"), V::str("application/json")]),
                     ),
                 ])],
             ),
@@ -74,14 +68,7 @@ fn service_v(s: &ServiceDefinition) -> V {
         ("description", V::str(&s.description)),
         ("metadata", V::Bool(s.has_metadata())),
         // Token-mode services are processed after the answer: "batch".
-        (
-            "type",
-            V::str(if s.answers_with_token {
-                "batch"
-            } else {
-                "realtime"
-            }),
-        ),
+        ("type", V::str(if s.answers_with_token { "batch" } else { "realtime" })),
         ("keywords", V::Str(s.keywords.join(", "))),
         ("group", V::opt_str(s.group.clone())),
     ])
@@ -93,11 +80,7 @@ pub async fn services(State(o): State<Arc<Open311>>, uri: Uri, RawQuery(q): RawQ
         let p = params(q);
         let j = o.jurisdiction(p.get("jurisdiction_id")).await?;
         let list = o.services(&j.id).await?;
-        let items = list
-            .iter()
-            .filter(|s| s.active)
-            .map(|s| service_v(s))
-            .collect();
+        let items = list.iter().filter(|s| s.active).map(|s| service_v(s)).collect();
         Ok::<_, ApiError>(V::List("service", items))
     };
     match run.await {
@@ -117,10 +100,7 @@ fn definition_v(s: &ServiceDefinition) -> V {
                 ("code", V::str(&a.code)),
                 ("datatype", V::str(a.datatype.as_str())),
                 ("required", V::Bool(a.required)),
-                (
-                    "datatype_description",
-                    V::opt_str(a.datatype_description.clone()),
-                ),
+                ("datatype_description", V::opt_str(a.datatype_description.clone())),
                 ("order", V::Int(i64::from(a.order))),
                 ("description", V::str(&a.description)),
                 (
@@ -129,9 +109,7 @@ fn definition_v(s: &ServiceDefinition) -> V {
                         "value",
                         a.values
                             .iter()
-                            .map(|v| {
-                                V::Obj(vec![("key", V::str(&v.key)), ("name", V::str(&v.name))])
-                            })
+                            .map(|v| V::Obj(vec![("key", V::str(&v.key)), ("name", V::str(&v.name))]))
                             .collect(),
                     ),
                 ),
@@ -144,11 +122,7 @@ fn definition_v(s: &ServiceDefinition) -> V {
     ])
 }
 
-pub async fn definition(
-    State(o): State<Arc<Open311>>,
-    Path(file): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
+pub async fn definition(State(o): State<Arc<Open311>>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
     let fmt = fmt_of(&file);
     let run = async {
         let (code, fmt) = name_and_fmt(&file)?;
@@ -166,9 +140,7 @@ pub async fn definition(
 /// The OpenAPI 3 document of the JSON flavour.
 pub async fn openapi() -> Response {
     let mut r = (StatusCode::OK, OPENAPI).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(Fmt::Json.content_type()),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(Fmt::Json.content_type()));
     r
 }

@@ -180,10 +180,8 @@ pub fn respond(fmt: Fmt, status: StatusCode, root: &str, v: &V) -> Response {
         },
     };
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(fmt.content_type()),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(fmt.content_type()));
     resp
 }
 
@@ -200,10 +198,7 @@ mod tests {
                 ("metadata", V::Bool(true)),
                 ("group", V::Null),
                 ("lat", V::Num(39.78)),
-                (
-                    "values",
-                    V::List("value", vec![V::Obj(vec![("key", V::str("<k>"))])]),
-                ),
+                ("values", V::List("value", vec![V::Obj(vec![("key", V::str("<k>"))])])),
             ])],
         );
         assert_eq!(

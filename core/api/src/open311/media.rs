@@ -128,8 +128,8 @@ fn strip_jpeg(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
 }
 
 const PNG_KEEP: &[&[u8; 4]] = &[
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"bKGD", b"pHYs",
-    b"sBIT", b"acTL", b"fcTL", b"fdAT",
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"bKGD", b"pHYs", b"sBIT", b"acTL",
+    b"fcTL", b"fdAT",
 ];
 
 fn strip_png(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
@@ -156,9 +156,7 @@ fn strip_png(b: &[u8]) -> Result<Vec<u8>, Open311Error> {
             out.extend_from_slice(&b[i..end]);
         } else if kind[0].is_ascii_uppercase() {
             // An unknown critical chunk: the image may not show without it.
-            return Err(bad(
-                "the PNG has a critical chunk this server does not know",
-            ));
+            return Err(bad("the PNG has a critical chunk this server does not know"));
         }
         i = end;
         if &kind == b"IEND" {
@@ -204,24 +202,15 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("JFIF"));
-        assert!(
-            c.data
-                .ends_with(&[0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9])
-        );
+        assert!(c.data.ends_with(&[0x12, 0x34, 0xFF, 0x00, 0x56, 0xFF, 0xD9]));
         assert!(c.data.windows(2).any(|w| w == [0xFF, 0xDB]));
     }
 
     #[test]
     fn truncated_and_foreign_files_are_refused() {
         let j = jpeg_with_exif();
-        assert!(matches!(
-            clean(&j[..20]),
-            Err(Open311Error::PhotoInvalid(_))
-        ));
-        assert!(matches!(
-            clean(b"GIF89a...."),
-            Err(Open311Error::PhotoUnsupported)
-        ));
+        assert!(matches!(clean(&j[..20]), Err(Open311Error::PhotoInvalid(_))));
+        assert!(matches!(clean(b"GIF89a...."), Err(Open311Error::PhotoUnsupported)));
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
         assert!(matches!(clean(&heic), Err(Open311Error::PhotoHeic)));

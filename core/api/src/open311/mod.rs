@@ -68,11 +68,10 @@ pub(crate) struct Open311 {
 }
 
 fn cached<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
-    cache.read().ok().and_then(|m| {
-        m.get(key)
-            .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, v)| v.clone())
-    })
+    cache
+        .read()
+        .ok()
+        .and_then(|m| m.get(key).filter(|(at, _)| at.elapsed() < TTL).map(|(_, v)| v.clone()))
 }
 
 fn remember<T>(cache: &Cached<T>, key: &str, value: T) {
@@ -91,10 +90,7 @@ impl Open311 {
 
     /// Every service of a jurisdiction, inactive ones included (requests
     /// of a retired service still show its name).
-    pub async fn services(
-        &self,
-        jurisdiction_id: &str,
-    ) -> Result<Arc<Vec<Arc<ServiceDefinition>>>, ApiError> {
+    pub async fn services(&self, jurisdiction_id: &str) -> Result<Arc<Vec<Arc<ServiceDefinition>>>, ApiError> {
         if let Some(s) = cached(&self.services, jurisdiction_id) {
             return Ok(s);
         }
@@ -111,10 +107,7 @@ impl Open311 {
         Ok(list)
     }
 
-    pub async fn departments(
-        &self,
-        jurisdiction_id: &str,
-    ) -> Result<Arc<Vec<Department>>, ApiError> {
+    pub async fn departments(&self, jurisdiction_id: &str) -> Result<Arc<Vec<Department>>, ApiError> {
         if let Some(d) = cached(&self.departments, jurisdiction_id) {
             return Ok(d);
         }
@@ -131,12 +124,7 @@ impl Open311 {
         if let Some(p) = cached(&self.keys, key) {
             return Ok(p);
         }
-        let p = self
-            .api
-            .access
-            .api_key(key)
-            .await
-            .map_err(ApiError::open311_key)?;
+        let p = self.api.access.api_key(key).await.map_err(ApiError::open311_key)?;
         remember(&self.keys, key, p.clone());
         Ok(p)
     }
@@ -150,9 +138,7 @@ impl Open311 {
     ) -> Result<Principal, ApiError> {
         match api_key {
             Some(k) => self.api_key(k).await,
-            None if auth.principal.kind == townhall_access::PrincipalKind::ApiClient => {
-                Ok(auth.principal.clone())
-            }
+            None if auth.principal.kind == townhall_access::PrincipalKind::ApiClient => Ok(auth.principal.clone()),
             None => Err(Open311Error::ApiKeyRequired.into()),
         }
     }
@@ -204,10 +190,8 @@ pub(crate) fn fmt_of(path: &str) -> Fmt {
 
 /// `name.fmt` → `(name, fmt)`, or `UNSUPPORTED_FORMAT`.
 pub(crate) fn name_and_fmt(file: &str) -> Result<(&str, Fmt), ApiError> {
-    let (name, ext) =
-        format::split_ext(file).ok_or_else(|| Open311Error::UnsupportedFormat(String::new()))?;
-    let fmt = Fmt::parse(ext)
-        .ok_or_else(|| Open311Error::UnsupportedFormat(ext.chars().take(16).collect()))?;
+    let (name, ext) = format::split_ext(file).ok_or_else(|| Open311Error::UnsupportedFormat(String::new()))?;
+    let fmt = Fmt::parse(ext).ok_or_else(|| Open311Error::UnsupportedFormat(ext.chars().take(16).collect()))?;
     Ok((name, fmt))
 }
 
@@ -221,11 +205,7 @@ pub(crate) fn fail(fmt: Fmt, e: ApiError) -> Response {
         s if s.is_server_error() => s,
         _ => StatusCode::BAD_REQUEST,
     };
-    let items = e
-        .open311_items()
-        .into_iter()
-        .map(|(c, d)| (c.to_owned(), d))
-        .collect();
+    let items = e.open311_items().into_iter().map(|(c, d)| (c.to_owned(), d)).collect();
     error_list(fmt, status, items)
 }
 
@@ -233,12 +213,7 @@ pub(crate) fn fail(fmt: Fmt, e: ApiError) -> Response {
 pub(crate) fn error_list(fmt: Fmt, status: StatusCode, items: Vec<(String, String)>) -> Response {
     let items = items
         .into_iter()
-        .map(|(code, description)| {
-            V::Obj(vec![
-                ("code", V::Str(code)),
-                ("description", V::Str(description)),
-            ])
-        })
+        .map(|(code, description)| V::Obj(vec![("code", V::Str(code)), ("description", V::Str(description))]))
         .collect();
     format::respond(fmt, status, "errors", &V::List("error", items))
 }
@@ -251,20 +226,13 @@ async fn not_found(req: Request) -> Response {
     let fmt = fmt_of(req.uri().path());
     fail(
         fmt,
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such Open311 endpoint",
-        ),
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such Open311 endpoint"),
     )
 }
 
 /// ISO 8601 with the jurisdiction's offset, to the second.
 pub(crate) fn datetime(t: DateTime<Utc>, tz: Tz) -> V {
-    V::Str(
-        t.with_timezone(&tz)
-            .to_rfc3339_opts(SecondsFormat::Secs, true),
-    )
+    V::Str(t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 /// The scheme and host the client used, for absolute URLs (photos,
@@ -293,11 +261,6 @@ pub(crate) fn base_url(api: &ApiState, headers: &axum::http::HeaderMap) -> Strin
         .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
     {
         Some(host) => format!("{scheme}://{host}"),
-        None => api
-            .access
-            .config()
-            .public_url
-            .trim_end_matches('/')
-            .to_owned(),
+        None => api.access.config().public_url.trim_end_matches('/').to_owned(),
     }
 }

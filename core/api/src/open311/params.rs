@@ -58,15 +58,9 @@ impl Params {
     pub fn f64(&self, name: &str) -> Result<Option<f64>, Open311Error> {
         self.get(name)
             .map(|v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|n| n.is_finite())
-                    .ok_or_else(|| {
-                        Open311Error::InvalidParameter(
-                            name.to_owned(),
-                            format!("`{name}` must be a number"),
-                        )
-                    })
+                v.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| {
+                    Open311Error::InvalidParameter(name.to_owned(), format!("`{name}` must be a number"))
+                })
             })
             .transpose()
     }
@@ -94,9 +88,7 @@ impl Params {
 
     pub fn date(&self, name: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, Open311Error> {
         self.get(name)
-            .map(|v| {
-                parse_datetime(v, tz).ok_or_else(|| Open311Error::InvalidDate(name.to_owned()))
-            })
+            .map(|v| parse_datetime(v, tz).ok_or_else(|| Open311Error::InvalidDate(name.to_owned())))
             .transpose()
     }
 
@@ -141,11 +133,7 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(t.with_timezone(&Utc));
         }
-        for f in [
-            "%Y-%m-%dT%H:%M:%S%.f%z",
-            "%Y-%m-%dT%H:%M%z",
-            "%Y-%m-%dT%H:%M:%S%z",
-        ] {
+        for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z"] {
             if let Ok(t) = DateTime::parse_from_str(s, f) {
                 return Some(t.with_timezone(&Utc));
             }
@@ -157,10 +145,7 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
             "%Y-%m-%d %H:%M:%S",
         ] {
             if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-                return tz
-                    .from_local_datetime(&t)
-                    .earliest()
-                    .map(|t| t.with_timezone(&Utc));
+                return tz.from_local_datetime(&t).earliest().map(|t| t.with_timezone(&Utc));
             }
         }
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -184,7 +169,9 @@ mod tests {
 
     #[test]
     fn attributes_single_and_multi() {
-        let p = Params::parse(b"attribute[SIZE]=large&attribute[M][]=a&attribute[M][]=b&attribute[]=x&attribute[X=1&service_code=p");
+        let p = Params::parse(
+            b"attribute[SIZE]=large&attribute[M][]=a&attribute[M][]=b&attribute[]=x&attribute[X=1&service_code=p",
+        );
         let a = p.attributes();
         assert_eq!(a["SIZE"], AttributeInput::One("large".into()));
         assert_eq!(a["M"], AttributeInput::Many(vec!["a".into(), "b".into()]));
@@ -208,10 +195,7 @@ mod tests {
         assert_eq!(parse_datetime("2026-05-01T14:30:00", tz), Some(want));
         // `+` decoded as a space by form decoding.
         assert_eq!(parse_datetime("2026-05-01T21:30:00 02:00", tz), Some(want));
-        assert_eq!(
-            parse_datetime("2026-05-01", tz),
-            "2026-05-01T05:00:00Z".parse().ok()
-        );
+        assert_eq!(parse_datetime("2026-05-01", tz), "2026-05-01T05:00:00Z".parse().ok());
         assert_eq!(parse_datetime("yesterday", tz), None);
     }
 }

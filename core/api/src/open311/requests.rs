@@ -75,16 +75,11 @@ pub(crate) async fn read_body(query: Option<String>, req: Request) -> Result<Inc
             .map_err(|_| Open311Error::BodyTooLarge(MAX_MULTIPART_BYTES))?;
         let limits = multer::SizeLimit::new().per_field(MAX_PHOTO_BYTES as u64);
         let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
-        let mut mp = multer::Multipart::with_constraints(
-            stream,
-            boundary,
-            multer::Constraints::new().size_limit(limits),
-        );
+        let mut mp =
+            multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
         let size_error = |e: multer::Error| -> ApiError {
             match e {
-                multer::Error::FieldSizeExceeded { .. } => {
-                    Open311Error::PhotoTooLarge(MAX_PHOTO_BYTES).into()
-                }
+                multer::Error::FieldSizeExceeded { .. } => Open311Error::PhotoTooLarge(MAX_PHOTO_BYTES).into(),
                 _ => Open311Error::MalformedMultipart.into(),
             }
         };
@@ -147,10 +142,7 @@ pub(crate) struct PreparedPhoto {
 pub(crate) fn prepare_photo(bytes: &[u8], base: &str) -> Result<PreparedPhoto, ApiError> {
     let clean = media::clean(bytes)?;
     let id = Uuid::now_v7();
-    let sha256 = Sha256::digest(&clean.data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = Sha256::digest(&clean.data).iter().map(|b| format!("{b:02x}")).collect();
     Ok(PreparedPhoto {
         id,
         url: format!("{base}/open311/v2/media/{id}"),
@@ -161,10 +153,7 @@ pub(crate) fn prepare_photo(bytes: &[u8], base: &str) -> Result<PreparedPhoto, A
 
 pub(crate) fn sla_notice(s: &ServiceDefinition) -> String {
     match s.sla.unit {
-        SlaUnit::Hours => format!(
-            "{}: the city aims to respond within {} hours.",
-            s.name, s.sla.amount
-        ),
+        SlaUnit::Hours => format!("{}: the city aims to respond within {} hours.", s.name, s.sla.amount),
         SlaUnit::BusinessDays => format!(
             "{}: the city aims to resolve this within {} business days.",
             s.name, s.sla.amount
@@ -245,10 +234,7 @@ async fn submit_inner(
     Ok(V::List(
         "request",
         vec![V::Obj(vec![
-            (
-                "service_request_id",
-                V::Str(submitted.request.tracking_number),
-            ),
+            ("service_request_id", V::Str(submitted.request.tracking_number)),
             ("service_notice", V::Str(notice)),
             ("account_id", V::Null),
         ])],
@@ -392,10 +378,7 @@ fn request_v(r: &RequestRecord, page: &Page) -> V {
                 ps.iter()
                     .map(|(id, ct)| {
                         V::Obj(vec![
-                            (
-                                "media_url",
-                                V::Str(format!("{}/open311/v2/media/{id}", page.base)),
-                            ),
+                            ("media_url", V::Str(format!("{}/open311/v2/media/{id}", page.base))),
                             ("content_type", V::str(ct)),
                         ])
                     })
@@ -406,10 +389,7 @@ fn request_v(r: &RequestRecord, page: &Page) -> V {
             ("detailed_status", V::str(r.status.update_feed_name())),
             ("channel", V::str(r.channel.as_str())),
             ("priority", V::str(r.priority.as_str())),
-            (
-                "closed_datetime",
-                r.closed_at.map_or(V::Null, |t| datetime(t, page.tz)),
-            ),
+            ("closed_datetime", r.closed_at.map_or(V::Null, |t| datetime(t, page.tz))),
             ("photos", V::List("photo", photos)),
             ("notes", V::List("note", notes)),
         ]);
@@ -441,11 +421,7 @@ fn statuses(p: &Params) -> Result<Vec<Status>, ApiError> {
 }
 
 /// `GET requests.fmt`.
-pub async fn search(
-    State(o): State<Arc<Open311>>,
-    RawQuery(q): RawQuery,
-    req: Request,
-) -> Response {
+pub async fn search(State(o): State<Arc<Open311>>, RawQuery(q): RawQuery, req: Request) -> Response {
     let fmt = fmt_of(req.uri().path());
     match search_inner(&o, params(q), req.headers()).await {
         Ok(v) => ok(fmt, StatusCode::OK, "service_requests", &v),
@@ -534,10 +510,7 @@ async fn search_inner(o: &Open311, p: Params, headers: &HeaderMap) -> Result<V, 
         base_url(&o.api, headers),
     )
     .await?;
-    Ok(V::List(
-        "request",
-        rows.iter().map(|r| request_v(r, &page)).collect(),
-    ))
+    Ok(V::List("request", rows.iter().map(|r| request_v(r, &page)).collect()))
 }
 
 /// `GET requests/{id}.fmt`: an array of one.
@@ -563,21 +536,10 @@ pub async fn one(
             Err(e) => return Err(e.into()),
         };
         let rows = [record];
-        let page = page_for(
-            &o,
-            &j,
-            &rows,
-            None,
-            p.flag("extensions"),
-            base_url(&o.api, &headers),
-        )
-        .await?;
+        let page = page_for(&o, &j, &rows, None, p.flag("extensions"), base_url(&o.api, &headers)).await?;
         Ok::<_, ApiError>((
             fmt,
-            V::List(
-                "request",
-                rows.iter().map(|r| request_v(r, &page)).collect(),
-            ),
+            V::List("request", rows.iter().map(|r| request_v(r, &page)).collect()),
         ))
     };
     match run.await {
@@ -603,10 +565,7 @@ pub async fn photo(State(o): State<Arc<Open311>>, Path(id): Path<String>) -> Res
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=86400, immutable"),
             );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", p.sha256)) {
                 h.insert(header::ETAG, etag);
             }

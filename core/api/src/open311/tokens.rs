@@ -146,7 +146,8 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(token = %item.token, error = %e, "unreadable open311 submission");
-            let errors = serde_json::json!([{ "code": "INTERNAL", "description": "the stored submission could not be read" }]);
+            let errors =
+                serde_json::json!([{ "code": "INTERNAL", "description": "the stored submission could not be read" }]);
             if let Err(e) = store
                 .open311_reject(&item.token, errors, o.api.intake.clock().now())
                 .await
@@ -169,20 +170,13 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
     let now = o.api.intake.clock().now();
     let outcome = match result {
         Ok(sub) => {
-            if let (Some(id), Some(data), Some(ct)) = (
-                payload.photo_id,
-                item.photo.clone(),
-                item.photo_type.as_deref(),
-            ) {
+            if let (Some(id), Some(data), Some(ct)) = (payload.photo_id, item.photo.clone(), item.photo_type.as_deref())
+            {
                 let ph = PreparedPhoto {
                     id,
                     url: String::new(),
                     clean: super::media::CleanPhoto {
-                        content_type: if ct == "image/png" {
-                            "image/png"
-                        } else {
-                            "image/jpeg"
-                        },
+                        content_type: if ct == "image/png" { "image/png" } else { "image/jpeg" },
                         data,
                     },
                     sha256: payload.photo_sha256.unwrap_or_default(),
@@ -193,12 +187,7 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
             }
             tracing::info!(token = %item.token, request_id = %sub.request.id, "open311 token resolved");
             store
-                .open311_finish(
-                    &item.token,
-                    sub.request.id,
-                    &sub.request.tracking_number,
-                    now,
-                )
+                .open311_finish(&item.token, sub.request.id, &sub.request.tracking_number, now)
                 .await
         }
         Err(e) => {
@@ -237,11 +226,7 @@ async fn process_one(o: &Open311, item: &PendingSubmission) {
 
 /// `GET tokens/{token}.fmt`: `[{service_request_id, token}]`, the id still
 /// null while the submission waits to be processed.
-pub async fn token(
-    State(o): State<Arc<Open311>>,
-    Path(file): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
+pub async fn token(State(o): State<Arc<Open311>>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
     let fmt = fmt_of(&file);
     let run = async {
         let (token, fmt) = name_and_fmt(&file)?;
@@ -258,21 +243,14 @@ pub async fn token(
     };
     match run.await {
         Ok((fmt, token, SubmissionState::Pending)) => resolved(fmt, V::Null, token),
-        Ok((
-            fmt,
-            token,
-            SubmissionState::Done {
-                tracking_number, ..
-            },
-        )) => resolved(fmt, V::Str(tracking_number), token),
+        Ok((fmt, token, SubmissionState::Done { tracking_number, .. })) => {
+            resolved(fmt, V::Str(tracking_number), token)
+        }
         Ok((fmt, _, SubmissionState::Rejected { errors })) => {
             let first = ApiError::from(Open311Error::SubmissionRejected);
             let mut items = vec![(first.code.to_owned(), first.message)];
             for e in errors.as_array().into_iter().flatten() {
-                let code = e
-                    .get("code")
-                    .and_then(|c| c.as_str())
-                    .unwrap_or("INVALID_INPUT");
+                let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("INVALID_INPUT");
                 let description = e.get("description").and_then(|c| c.as_str()).unwrap_or("");
                 items.push((code.to_owned(), description.to_owned()));
             }
@@ -285,10 +263,7 @@ pub async fn token(
 fn resolved(fmt: Fmt, id: V, token: String) -> Response {
     let v = V::List(
         "request",
-        vec![V::Obj(vec![
-            ("service_request_id", id),
-            ("token", V::Str(token)),
-        ])],
+        vec![V::Obj(vec![("service_request_id", id), ("token", V::Str(token))])],
     );
     ok(fmt, StatusCode::OK, "service_requests", &v)
 }

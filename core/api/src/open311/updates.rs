@@ -57,22 +57,16 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
     if let (Some(s), Some(e)) = (start, end)
         && s > e
     {
-        return Err(Open311Error::InvalidParameter(
-            "start_date".into(),
-            "`start_date` is after `end_date`".into(),
-        )
-        .into());
+        return Err(
+            Open311Error::InvalidParameter("start_date".into(), "`start_date` is after `end_date`".into()).into(),
+        );
     }
     let limit = p.u64("page_size", 1, MAX_UPDATES)?.unwrap_or(MAX_UPDATES);
     let store = o.api.store();
     let events = store
         .events_between(
             &j.id,
-            &[
-                EventKind::StatusChanged,
-                EventKind::PublicNote,
-                EventKind::Merged,
-            ],
+            &[EventKind::StatusChanged, EventKind::PublicNote, EventKind::Merged],
             start,
             end,
             true,
@@ -107,9 +101,8 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
         }
         match groups.last_mut() {
             Some(g)
-                if g.first().is_some_and(|f| {
-                    f.request_id == e.request_id && f.created_at == e.created_at
-                }) =>
+                if g.first()
+                    .is_some_and(|f| f.request_id == e.request_id && f.created_at == e.created_at) =>
             {
                 g.push(e)
             }
@@ -124,9 +117,7 @@ async fn feed_inner(o: &Open311, p: Params) -> Result<V, ApiError> {
         };
         let status = g.iter().find_map(|e| e.to_status).unwrap_or(r.status);
         let description = g.iter().find_map(|e| e.body.clone());
-        if g.iter()
-            .all(|e| e.kind == EventKind::Merged && e.to_status.is_none())
-        {
+        if g.iter().all(|e| e.kind == EventKind::Merged && e.to_status.is_none()) {
             // The surviving side of a merge changes nothing the public sees.
             continue;
         }
@@ -156,21 +147,13 @@ pub async fn push(
     }
 }
 
-async fn push_inner(
-    o: &Open311,
-    auth: &AuthContext,
-    q: Option<String>,
-    req: Request,
-) -> Result<V, ApiError> {
+async fn push_inner(o: &Open311, auth: &AuthContext, q: Option<String>, req: Request) -> Result<V, ApiError> {
     let incoming = read_body(q, req).await?;
     let p = &incoming.params;
     let who = o.key_holder(p.get("api_key"), auth).await?;
     let j = o.jurisdiction(p.get("jurisdiction_id")).await?;
     let reference = p.get("service_request_id").ok_or_else(|| {
-        Open311Error::InvalidParameter(
-            "service_request_id".into(),
-            "`service_request_id` is required".into(),
-        )
+        Open311Error::InvalidParameter("service_request_id".into(), "`service_request_id` is required".into())
     })?;
     let status = p.get("status").map(str::parse::<Status>).transpose()?;
     let description = p.owned("description");
@@ -214,13 +197,7 @@ async fn push_inner(
                 .await?;
             events.first().map(|e| e.id)
         }
-        (None, Some(note)) => Some(
-            intake
-                .add_note(&j.id, record.id, &note, true, actor(&who))
-                .await?
-                .1
-                .id,
-        ),
+        (None, Some(note)) => Some(intake.add_note(&j.id, record.id, &note, true, actor(&who)).await?.1.id),
         (None, None) => {
             return Err(Open311Error::InvalidParameter(
                 "status".into(),
@@ -232,8 +209,7 @@ async fn push_inner(
             .into());
         }
     };
-    let update_id =
-        update_id.ok_or_else(|| ApiError::internal("a status change recorded no event"))?;
+    let update_id = update_id.ok_or_else(|| ApiError::internal("a status change recorded no event"))?;
     Ok(V::List(
         "request_update",
         vec![V::Obj(vec![("update_id", V::Str(update_id.to_string()))])],

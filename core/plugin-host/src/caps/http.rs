@@ -39,9 +39,7 @@ impl Host for CallState {
             }
         };
         if request.body.len() > MAX_REQUEST {
-            return Ok(Err(HttpError::InvalidRequest(
-                "request body over 1 MiB".to_owned(),
-            )));
+            return Ok(Err(HttpError::InvalidRequest("request body over 1 MiB".to_owned())));
         }
         let client = self.plugin.http.clone();
         let mut builder = client.request(method, &request.url).body(request.body);
@@ -49,10 +47,7 @@ impl Host for CallState {
             builder = builder.header(k.as_str(), v.as_str());
         }
         let result = self.blocking("http", async move {
-            let resp = builder
-                .send()
-                .await
-                .map_err(|e| HttpError::Failed(e.to_string()))?;
+            let resp = builder.send().await.map_err(|e| HttpError::Failed(e.to_string()))?;
             let status = resp.status().as_u16();
             let headers: Vec<(String, String)> = resp
                 .headers()
@@ -67,21 +62,13 @@ impl Host for CallState {
                 .collect();
             let mut resp = resp;
             let mut body = Vec::new();
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(|e| HttpError::Failed(e.to_string()))?
-            {
+            while let Some(chunk) = resp.chunk().await.map_err(|e| HttpError::Failed(e.to_string()))? {
                 if body.len() + chunk.len() > MAX_RESPONSE {
                     return Err(HttpError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Response {
-                status,
-                headers,
-                body,
-            })
+            Ok(Response { status, headers, body })
         })?;
         Ok(result)
     }

@@ -38,9 +38,7 @@ impl Host for CallState {
         }
         let p = self.plugin.clone();
         let r = self.blocking("kv", async move {
-            p.store
-                .plugin_kv_get(&p.jurisdiction_id, &p.plugin_id, &key)
-                .await
+            p.store.plugin_kv_get(&p.jurisdiction_id, &p.plugin_id, &key).await
         })?;
         Ok(r.map_err(unavailable))
     }
@@ -68,9 +66,7 @@ impl Host for CallState {
         }
         let p = self.plugin.clone();
         let r = self.blocking("kv", async move {
-            p.store
-                .plugin_kv_delete(&p.jurisdiction_id, &p.plugin_id, &key)
-                .await
+            p.store.plugin_kv_delete(&p.jurisdiction_id, &p.plugin_id, &key).await
         })?;
         Ok(r.map_err(unavailable))
     }

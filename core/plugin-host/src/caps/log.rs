@@ -16,12 +16,7 @@ fn clip(s: &str) -> String {
 }
 
 impl Host for CallState {
-    fn log(
-        &mut self,
-        level: Level,
-        message: String,
-        fields: Vec<(String, String)>,
-    ) -> wasmtime::Result<()> {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
         self.log_lines += 1;
         if self.log_lines > MAX_LINES {
             return Ok(());

@@ -22,9 +22,7 @@ use tantivy::columnar::{Column, ColumnType, MonotonicallyMappableToU64};
 use tantivy::index::SegmentId;
 use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{
-    BitSet, DateTime, DocId, DocSet, Score, SeekDangerResult, SegmentReader, TERMINATED, Term,
-};
+use tantivy::{BitSet, DateTime, DocId, DocSet, Score, SeekDangerResult, SegmentReader, TERMINATED, Term};
 
 use super::schema::{F_LAT, F_LONG, F_REQUESTED, F_UPDATED};
 use crate::geo;
@@ -184,9 +182,7 @@ type RawDates = (Column<u64>, u64, u64);
 fn raw_bound(secs: Option<i64>, open: u64) -> u64 {
     // Far enough for any request, near enough not to overflow nanoseconds.
     const LIMIT: i64 = 200 * 365 * 86_400;
-    secs.map_or(open, |s| {
-        DateTime::from_timestamp_secs(s.clamp(-LIMIT, LIMIT)).to_u64()
-    })
+    secs.map_or(open, |s| DateTime::from_timestamp_secs(s.clamp(-LIMIT, LIMIT)).to_u64())
 }
 
 fn raw_dates(
@@ -222,10 +218,7 @@ impl Predicate {
         let empty = bits.as_ref().is_some_and(|b| b.len() == 0);
         let r = &filter.ranges;
         let lats = if r.bbox.is_some() || r.near.is_some() {
-            Some((
-                segment.fast_fields().f64(F_LAT)?,
-                segment.fast_fields().f64(F_LONG)?,
-            ))
+            Some((segment.fast_fields().f64(F_LAT)?, segment.fast_fields().f64(F_LONG)?))
         } else {
             None
         };
@@ -306,11 +299,7 @@ impl Predicate {
                 None => return TERMINATED,
             }
         };
-        if found < self.max_doc {
-            found
-        } else {
-            TERMINATED
-        }
+        if found < self.max_doc { found } else { TERMINATED }
     }
 
     /// The first matching document at or after `from`, or `TERMINATED`.

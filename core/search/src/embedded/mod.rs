@@ -60,13 +60,9 @@ pub struct TantivyOptions {
 impl TantivyOptions {
     /// The index under `data_dir/search/tantivy-v<schema version>`.
     pub fn in_data_dir(data_dir: &Path) -> Self {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         Self {
-            dir: data_dir
-                .join("search")
-                .join(format!("tantivy-v{SCHEMA_VERSION}")),
+            dir: data_dir.join("search").join(format!("tantivy-v{SCHEMA_VERSION}")),
             commit_interval: Duration::from_millis(200),
             writer_memory_bytes: 128 << 20,
             writer_threads: threads,
@@ -78,7 +74,6 @@ impl TantivyOptions {
 
 pub(crate) struct TantivyBackend {
     dir: PathBuf,
-    index: Index,
     reader: IndexReader,
     fields: Fields,
     tx: Mutex<Option<Sender<Op>>>,
@@ -101,16 +96,12 @@ enum OpenProblem {
 }
 
 fn register(index: &Index) {
-    index
-        .tokenizers()
-        .register(text::ANALYZER, text::analyzer());
+    index.tokenizers().register(text::ANALYZER, text::analyzer());
 }
 
 fn try_open(dir: &Path, verify: bool) -> Result<(Index, IndexReader), OpenProblem> {
     if !dir.join("meta.json").exists() {
-        let has_files = std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
+        let has_files = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
         return Err(if has_files {
             OpenProblem::Corrupt("meta.json is missing".into())
         } else {
@@ -121,38 +112,26 @@ fn try_open(dir: &Path, verify: bool) -> Result<(Index, IndexReader), OpenProble
     let index = Index::open_in_dir(dir).map_err(|e| corrupt(&e))?;
     let (expected, _) = schema::schema();
     if index.schema() != expected {
-        return Err(OpenProblem::Corrupt(
-            "the index was built with another schema".into(),
-        ));
+        return Err(OpenProblem::Corrupt("the index was built with another schema".into()));
     }
     register(&index);
     if verify {
         let damaged = index.validate_checksum().map_err(|e| corrupt(&e))?;
         if !damaged.is_empty() {
-            return Err(OpenProblem::Corrupt(format!(
-                "{} damaged file(s)",
-                damaged.len()
-            )));
+            return Err(OpenProblem::Corrupt(format!("{} damaged file(s)", damaged.len())));
         }
     }
     let reader = reader(&index).map_err(|e| corrupt(&e))?;
-    reader
-        .searcher()
-        .search(&AllQuery, &Count)
-        .map_err(|e| corrupt(&e))?;
+    reader.searcher().search(&AllQuery, &Count).map_err(|e| corrupt(&e))?;
     Ok((index, reader))
 }
 
 fn reader(index: &Index) -> tantivy::Result<IndexReader> {
-    index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()
+    index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()
 }
 
 fn create(dir: &Path) -> Result<(Index, IndexReader), SearchError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| SearchError::Engine(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| SearchError::Engine(format!("cannot create {}: {e}", dir.display())))?;
     let (schema, _) = schema::schema();
     let index = Index::create_in_dir(dir, schema)?;
     register(&index);
@@ -170,9 +149,8 @@ impl TantivyBackend {
             Err(problem) => {
                 if let OpenProblem::Corrupt(reason) = &problem {
                     tracing::warn!(dir = %dir.display(), reason = %reason, "search index unusable; recreating it empty");
-                    std::fs::remove_dir_all(dir).map_err(|e| {
-                        SearchError::Engine(format!("cannot remove {}: {e}", dir.display()))
-                    })?;
+                    std::fs::remove_dir_all(dir)
+                        .map_err(|e| SearchError::Engine(format!("cannot remove {}: {e}", dir.display())))?;
                 } else {
                     tracing::info!(dir = %dir.display(), "no search index yet; creating it");
                 }
@@ -213,7 +191,6 @@ impl TantivyBackend {
             .map_err(|e| SearchError::Engine(format!("cannot start the search writer: {e}")))?;
         Ok(TantivyBackend {
             dir: dir.clone(),
-            index,
             reader,
             fields,
             tx: Mutex::new(Some(tx)),
@@ -227,16 +204,11 @@ impl TantivyBackend {
     async fn send(&self, make: impl FnOnce(writer::Ack) -> Op) -> Result<(), SearchError> {
         let (ack, done) = oneshot::channel();
         let sent = match self.tx.lock() {
-            Ok(guard) => guard
-                .as_ref()
-                .map(|tx| tx.send(make(ack)).is_ok())
-                .unwrap_or(false),
+            Ok(guard) => guard.as_ref().map(|tx| tx.send(make(ack)).is_ok()).unwrap_or(false),
             Err(_) => false,
         };
         if !sent {
-            return Err(SearchError::Unavailable(
-                "the search index writer has stopped".into(),
-            ));
+            return Err(SearchError::Unavailable("the search index writer has stopped".into()));
         }
         done.await
             .map_err(|_| SearchError::Unavailable("the search index writer has stopped".into()))?
@@ -322,13 +294,10 @@ impl SearchBackend for TantivyBackend {
         let searcher = self.reader.searcher();
         let fields = self.fields;
         let plan = plan.clone();
-        let tokenizers = self.index.tokenizers().clone();
         let cache = self.filters.clone();
-        tokio::task::spawn_blocking(move || {
-            search::execute(&searcher, &fields, &cache, &plan, tokenizers)
-        })
-        .await
-        .map_err(|e| SearchError::Engine(format!("search task failed: {e}")))?
+        tokio::task::spawn_blocking(move || search::execute(&searcher, &fields, &cache, &plan))
+            .await
+            .map_err(|e| SearchError::Engine(format!("search task failed: {e}")))?
     }
 
     async fn shutdown(&self) -> Result<(), SearchError> {

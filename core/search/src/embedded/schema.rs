@@ -9,8 +9,8 @@
 //! is rebuilt from the database.
 
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, STORED, STRING,
-    Schema, TextFieldIndexing, TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument};
 
@@ -117,11 +117,7 @@ pub(crate) fn to_tantivy(f: &Fields, d: &SearchDocument) -> Result<TantivyDocume
         t.add_f64(f.lat, lat);
         t.add_f64(f.long, long);
         for (level, size) in GEO_LEVELS.iter().enumerate() {
-            let key = cell_key(
-                level,
-                (lat / size).floor() as i64,
-                (long / size).floor() as i64,
-            );
+            let key = cell_key(level, (lat / size).floor() as i64, (long / size).floor() as i64);
             t.add_text(f.geo_cells, key);
         }
     }

@@ -8,26 +8,21 @@
 //! **Must never:** filter documents after collection (totals and facets
 //! would then count what the viewer may not see), or run on an async worker.
 
-use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, BucketResult};
-use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard, Key};
-use tantivy::collector::{Collector, Count, TopDocs};
 
-use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
-};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::StrColumn;
+
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::tokenizer::TokenizerManager;
 use tantivy::{
-    DateTime, DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term,
+    DateTime, DocAddress, DocId, Order, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
 };
 
 use super::filters::{AnyOf, Filter, FilterCache, Filtered, Ranges};
 use super::schema::{
-    F_DEPARTMENT, F_LAT, F_LONG, F_REQUESTED, F_SERVICE, F_STATUS, F_UPDATED, Fields, GEO_LEVELS,
-    MAX_CELLS, cell_key,
+    F_DEPARTMENT, F_LAT, F_LONG, F_REQUESTED, F_SERVICE, F_STATUS, F_UPDATED, Fields, GEO_LEVELS, MAX_CELLS, cell_key,
 };
 use crate::backend::{RawHit, RawResults};
 use crate::document::SearchDocument;
@@ -76,11 +71,7 @@ fn expand(searcher: &Searcher, field: Field, w: &QueryWord) -> Result<Vec<String
         automata.push(FuzzyTermQuery::new(term(field, &w.term), w.typos, true));
     }
     if w.prefix {
-        automata.push(FuzzyTermQuery::new_prefix(
-            term(field, &w.term),
-            w.typos,
-            true,
-        ));
+        automata.push(FuzzyTermQuery::new_prefix(term(field, &w.term), w.typos, true));
     }
     'all: for fuzzy in &automata {
         for segment in searcher.segment_readers() {
@@ -108,11 +99,7 @@ fn expand(searcher: &Searcher, field: Field, w: &QueryWord) -> Result<Vec<String
 
 /// One query word against one text field: the exact term and its
 /// variants, each scored by BM25, variants at a lower weight.
-fn word_terms(
-    searcher: &Searcher,
-    field: Field,
-    w: &QueryWord,
-) -> Result<Vec<Box<dyn Query>>, SearchError> {
+fn word_terms(searcher: &Searcher, field: Field, w: &QueryWord) -> Result<Vec<Box<dyn Query>>, SearchError> {
     let mut clauses: Vec<Box<dyn Query>> = vec![Box::new(TermQuery::new(
         term(field, &w.term),
         IndexRecordOption::WithFreqs,
@@ -200,25 +187,14 @@ fn conditions(f: &Fields, cache: &Arc<FilterCache>, plan: &Plan) -> Filter {
         }
     };
     push(f.status, statuses.iter().map(|s| s.as_str()).collect());
-    push(
-        f.service,
-        flt.service_codes.iter().map(String::as_str).collect(),
-    );
-    push(
-        f.department,
-        flt.department_codes.iter().map(String::as_str).collect(),
-    );
-    push(
-        f.priority,
-        flt.priorities.iter().map(|p| p.as_str()).collect(),
-    );
+    push(f.service, flt.service_codes.iter().map(String::as_str).collect());
+    push(f.department, flt.department_codes.iter().map(String::as_str).collect());
+    push(f.priority, flt.priorities.iter().map(|p| p.as_str()).collect());
     let public = Term::from_field_bool(f.public, true);
     match &plan.viewer {
         Viewer::Admin => {}
         Viewer::Public => terms.push(vec![public]),
-        Viewer::Resident { user_id } => {
-            terms.push(vec![public, term(f.reporter_user, &user_id.to_string())])
-        }
+        Viewer::Resident { user_id } => terms.push(vec![public, term(f.reporter_user, &user_id.to_string())]),
         Viewer::Staff { departments } => {
             let mut any = vec![public];
             any.extend(departments.iter().map(|d| term(f.department, d)));
@@ -226,18 +202,14 @@ fn conditions(f: &Fields, cache: &Arc<FilterCache>, plan: &Plan) -> Filter {
             terms.push(any);
         }
     }
-    let secs = |r: &DateRange| {
-        (!r.is_open()).then(|| (r.from.map(|t| t.timestamp()), r.to.map(|t| t.timestamp())))
-    };
+    let secs = |r: &DateRange| (!r.is_open()).then(|| (r.from.map(|t| t.timestamp()), r.to.map(|t| t.timestamp())));
     Filter {
         cache: cache.clone(),
         terms,
         ranges: Ranges {
             requested: secs(&flt.requested),
             updated: secs(&flt.updated),
-            bbox: flt
-                .bbox
-                .map(|b| (b.min_lat, b.max_lat, b.min_long, b.max_long)),
+            bbox: flt.bbox.map(|b| (b.min_lat, b.max_lat, b.min_long, b.max_long)),
             near: flt.near.map(|n| (n.lat, n.long, n.radius_m)),
         },
     }
@@ -249,14 +221,8 @@ fn cover(b: (f64, f64, f64, f64)) -> Option<Vec<String>> {
     let (min_lat, max_lat, min_long, max_long) = b;
     for level in (0..GEO_LEVELS.len()).rev() {
         let size = GEO_LEVELS[level];
-        let (la0, la1) = (
-            (min_lat / size).floor() as i64,
-            (max_lat / size).floor() as i64,
-        );
-        let (lo0, lo1) = (
-            (min_long / size).floor() as i64,
-            (max_long / size).floor() as i64,
-        );
+        let (la0, la1) = ((min_lat / size).floor() as i64, (max_lat / size).floor() as i64);
+        let (lo0, lo1) = ((min_long / size).floor() as i64, (max_long / size).floor() as i64);
         let n = (la1 - la0 + 1).saturating_mul(lo1 - lo0 + 1);
         if n <= MAX_CELLS {
             let mut cells = Vec::with_capacity(n as usize);
@@ -310,61 +276,110 @@ pub(crate) fn build_query(
     })
 }
 
-fn facet_collector(tokenizers: TokenizerManager) -> Result<AggregationCollector, SearchError> {
-    let aggs: Aggregations = serde_json::from_value(json!({
-        "status": { "terms": { "field": F_STATUS, "size": 100 } },
-        "service": { "terms": { "field": F_SERVICE, "size": 1000 } },
-        "department": { "terms": { "field": F_DEPARTMENT, "size": 1000 } },
-    }))
-    .map_err(SearchError::engine)?;
-    Ok(AggregationCollector::from_aggs(
-        aggs,
-        AggContextParams::new(AggregationLimitsGuard::default(), tokenizers),
-    ))
+/// The facet fields: (name in the index, which facet).
+const FACET_FIELDS: [&str; 3] = [F_STATUS, F_SERVICE, F_DEPARTMENT];
+
+/// Counts the values of the facet fields over every collected document,
+/// by term ordinal per segment (one array increment per field and
+/// document), turning ordinals into values once per segment at the end.
+struct FacetCollector;
+
+/// Value → count, for each facet field.
+type FacetTally = [HashMap<String, u64>; 3];
+
+struct FacetSegment {
+    /// For each facet field: its column (if the segment has one) and a
+    /// count per term ordinal.
+    columns: Vec<Option<(StrColumn, Vec<u64>)>>,
 }
 
-fn buckets(results: &AggregationResults, name: &str) -> Vec<FacetCount> {
-    match results.0.get(name) {
-        Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) => buckets
-            .iter()
-            .map(|b| FacetCount {
-                value: match &b.key {
-                    Key::Str(s) => s.clone(),
-                    Key::I64(v) => v.to_string(),
-                    Key::U64(v) => v.to_string(),
-                    Key::F64(v) => v.to_string(),
-                },
-                count: b.doc_count,
-            })
-            .collect(),
-        _ => Vec::new(),
+impl Collector for FacetCollector {
+    type Fruit = FacetTally;
+    type Child = FacetSegment;
+
+    fn for_segment(&self, _ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<FacetSegment> {
+        let mut columns = Vec::with_capacity(FACET_FIELDS.len());
+        for name in FACET_FIELDS {
+            columns.push(segment.fast_fields().str(name)?.map(|c| {
+                let n = c.num_terms();
+                (c, vec![0u64; n])
+            }));
+        }
+        Ok(FacetSegment { columns })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<FacetTally>) -> tantivy::Result<FacetTally> {
+        let mut out = FacetTally::default();
+        for fruit in fruits {
+            for (total, part) in out.iter_mut().zip(fruit) {
+                for (value, n) in part {
+                    *total.entry(value).or_default() += n;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
-type Collected<F> = (F, usize, Option<AggregationResults>);
+impl SegmentCollector for FacetSegment {
+    type Fruit = FacetTally;
+
+    #[inline]
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        // Every facet field holds at most one value per request.
+        for (column, counts) in self.columns.iter_mut().flatten() {
+            if let Some(ord) = column.ords().first(doc)
+                && let Some(c) = counts.get_mut(ord as usize)
+            {
+                *c += 1;
+            }
+        }
+    }
+
+    fn harvest(self) -> FacetTally {
+        let mut out = FacetTally::default();
+        let mut value = String::new();
+        for (tally, column) in out.iter_mut().zip(self.columns) {
+            let Some((column, counts)) = column else { continue };
+            for (ord, n) in counts.into_iter().enumerate() {
+                if n > 0 && matches!(column.ord_to_str(ord as u64, &mut value), Ok(true)) {
+                    *tally.entry(value.clone()).or_default() += n;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn counts(tally: HashMap<String, u64>) -> Vec<FacetCount> {
+    tally
+        .into_iter()
+        .map(|(value, count)| FacetCount { value, count })
+        .collect()
+}
+
+type Collected<F> = (F, usize, Option<FacetTally>);
 
 fn collect<C: Collector>(
     searcher: &Searcher,
     query: &dyn Query,
     top: C,
-    facets: Option<AggregationCollector>,
+    facets: bool,
 ) -> Result<Collected<C::Fruit>, SearchError> {
-    Ok(match facets {
-        Some(agg) => {
-            let (t, c, a) = searcher.search(query, &(top, Count, agg))?;
-            (t, c, Some(a))
-        }
-        None => {
-            let (t, c) = searcher.search(query, &(top, Count))?;
-            (t, c, None)
-        }
+    Ok(if facets {
+        let (t, c, a) = searcher.search(query, &(top, Count, FacetCollector))?;
+        (t, c, Some(a))
+    } else {
+        let (t, c) = searcher.search(query, &(top, Count))?;
+        (t, c, None)
     })
 }
 
-fn scored<K>(
-    hits: Vec<(K, DocAddress)>,
-    score: impl Fn(K) -> Option<f32>,
-) -> Vec<(DocAddress, Option<f32>)> {
+fn scored<K>(hits: Vec<(K, DocAddress)>, score: impl Fn(K) -> Option<f32>) -> Vec<(DocAddress, Option<f32>)> {
     hits.into_iter().map(|(k, a)| (a, score(k))).collect()
 }
 
@@ -373,14 +388,9 @@ pub(crate) fn execute(
     f: &Fields,
     cache: &Arc<FilterCache>,
     plan: &Plan,
-    tokenizers: TokenizerManager,
 ) -> Result<RawResults, SearchError> {
     let query = build_query(searcher, f, cache, plan)?;
-    let agg = if plan.facets {
-        Some(facet_collector(tokenizers)?)
-    } else {
-        None
-    };
+    let agg = plan.facets;
     let top = TopDocs::for_doc_range(plan.offset..plan.offset + plan.limit.max(1));
     let (hits, total, aggs) = match plan.sort {
         PlanSort::Relevance => {
@@ -429,11 +439,11 @@ pub(crate) fn execute(
         let doc: SearchDocument = serde_json::from_slice(bytes).map_err(SearchError::engine)?;
         docs.push(RawHit { doc, score });
     }
-    let mut facets = match &aggs {
-        Some(a) => Facets {
-            status: buckets(a, "status"),
-            service: buckets(a, "service"),
-            department: buckets(a, "department"),
+    let mut facets = match aggs {
+        Some([status, service, department]) => Facets {
+            status: counts(status),
+            service: counts(service),
+            department: counts(department),
         },
         None => Facets::default(),
     };

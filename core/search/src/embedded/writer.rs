@@ -77,9 +77,7 @@ pub(crate) struct CommitMeta {
 
 impl CommitMeta {
     pub(crate) fn parse(payload: Option<&str>) -> CommitMeta {
-        payload
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_default()
+        payload.and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default()
     }
 }
 
@@ -206,30 +204,21 @@ impl WriterThread {
                     self.meta.complete = true;
                     let r = self.commit(&mut last_commit);
                     dirty = r.is_err();
-                    self.writer
-                        .set_merge_policy(Box::new(LogMergePolicy::default()));
+                    self.writer.set_merge_policy(Box::new(LogMergePolicy::default()));
                     if r.is_ok() {
                         self.merge_all();
                     }
                     let _ = ack.send(r);
                 }
                 Some(Op::Flush(ack)) => {
-                    let r = if dirty {
-                        self.commit(&mut last_commit)
-                    } else {
-                        Ok(())
-                    };
+                    let r = if dirty { self.commit(&mut last_commit) } else { Ok(()) };
                     dirty = r.is_err();
                     let _ = ack.send(r);
                 }
                 Some(Op::Shutdown(ack)) => stop = Some(ack),
             }
             if let Some(ack) = stop {
-                let r = if dirty {
-                    self.commit(&mut last_commit)
-                } else {
-                    Ok(())
-                };
+                let r = if dirty { self.commit(&mut last_commit) } else { Ok(()) };
                 let _ = ack.send(r);
                 break;
             }
@@ -309,9 +298,7 @@ impl WriterThread {
         self.shared
             .watermark
             .store(self.meta.watermark.unwrap_or(i64::MIN), Ordering::Release);
-        self.shared
-            .complete
-            .store(self.meta.complete, Ordering::Release);
+        self.shared.complete.store(self.meta.complete, Ordering::Release);
         metrics::counter!("townhall_search_commits_total").increment(1);
         Ok(())
     }

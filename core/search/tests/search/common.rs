@@ -43,9 +43,7 @@ pub async fn meilisearch() -> SearchIndex {
         .ok();
     let mut o = MeiliOptions::new(url, key);
     o.index_uid = "townhall_conformance".into();
-    SearchIndex::open(&SearchConfig::Meilisearch(o))
-        .await
-        .unwrap()
+    SearchIndex::open(&SearchConfig::Meilisearch(o)).await.unwrap()
 }
 
 /// A public, open pothole in Madrid's Puerta del Sol, reported at `t0`.
@@ -93,12 +91,7 @@ pub async fn run(ix: &SearchIndex, viewer: &Viewer, q: SearchQuery) -> SearchRes
 }
 
 pub async fn ids(ix: &SearchIndex, viewer: &Viewer, q: SearchQuery) -> Vec<Uuid> {
-    run(ix, viewer, q)
-        .await
-        .hits
-        .into_iter()
-        .map(|h| h.id)
-        .collect()
+    run(ix, viewer, q).await.hits.into_iter().map(|h| h.id).collect()
 }
 
 pub async fn text_ids(ix: &SearchIndex, viewer: &Viewer, j: &str, text: &str) -> Vec<Uuid> {

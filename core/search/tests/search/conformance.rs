@@ -96,10 +96,7 @@ async fn every_word_must_match(ix: &SearchIndex) {
     let b = described(&j, "Pothole on Oak Avenue");
     put(ix, &[a.clone(), b.clone()]).await;
     let p = Viewer::Public;
-    assert_eq!(
-        sorted(text_ids(ix, &p, &j, "pothole").await),
-        sorted(vec![a.id, b.id])
-    );
+    assert_eq!(sorted(text_ids(ix, &p, &j, "pothole").await), sorted(vec![a.id, b.id]));
     assert_eq!(text_ids(ix, &p, &j, "pothole elm ").await, vec![a.id]);
     assert!(text_ids(ix, &p, &j, "pothole library ").await.is_empty());
 }
@@ -291,16 +288,7 @@ async fn filters_by_bounding_box_and_radius(ix: &SearchIndex) {
         long: None,
         ..doc(&j)
     };
-    put(
-        ix,
-        &[
-            sol.clone(),
-            retiro.clone(),
-            barcelona.clone(),
-            nowhere.clone(),
-        ],
-    )
-    .await;
+    put(ix, &[sol.clone(), retiro.clone(), barcelona.clone(), nowhere.clone()]).await;
     let p = Viewer::Public;
     let q = |filter: SearchFilter| SearchQuery::new(&j).filter(filter);
     let madrid = BoundingBox {
@@ -367,16 +355,7 @@ async fn sorts_by_date_and_distance(ix: &SearchIndex) {
         long: None,
         ..doc(&j)
     };
-    put(
-        ix,
-        &[
-            first.clone(),
-            second.clone(),
-            third.clone(),
-            unlocated.clone(),
-        ],
-    )
-    .await;
+    put(ix, &[first.clone(), second.clone(), third.clone(), unlocated.clone()]).await;
     let p = Viewer::Public;
     let by = |s| SearchQuery::new(&j).sort(s);
     assert_eq!(
@@ -486,12 +465,7 @@ async fn pages_with_cursors(ix: &SearchIndex) {
     assert_eq!(pages, 3);
     assert_eq!(seen, docs.iter().map(|d| d.id).collect::<Vec<_>>());
     // A hit's own cursor continues right after it.
-    let r = run(
-        ix,
-        &p,
-        SearchQuery::new(&j).sort(SortOrder::Newest).first(5),
-    )
-    .await;
+    let r = run(ix, &p, SearchQuery::new(&j).sort(SortOrder::Newest).first(5)).await;
     let after_second = SearchQuery::new(&j)
         .sort(SortOrder::Newest)
         .first(1)
@@ -634,11 +608,7 @@ async fn public_viewers_cannot_find_private_fields_or_requests(ix: &SearchIndex)
             let r = run(ix, &viewer, SearchQuery::new(&j).text(secret)).await;
             assert_eq!(r.total, 0, "{viewer:?} found {secret:?}");
             assert!(r.hits.is_empty());
-            assert_eq!(
-                r.facets,
-                Facets::default(),
-                "{viewer:?} got facets for {secret:?}"
-            );
+            assert_eq!(r.facets, Facets::default(), "{viewer:?} got facets for {secret:?}");
         }
         // Totals and facets of everything count only public requests.
         let r = run(ix, &viewer, SearchQuery::new(&j)).await;
@@ -672,9 +642,7 @@ async fn public_viewers_cannot_find_private_fields_or_requests(ix: &SearchIndex)
         "sinkhole",
     ] {
         assert_eq!(
-            run(ix, &Viewer::Admin, SearchQuery::new(&j).text(secret))
-                .await
-                .total,
+            run(ix, &Viewer::Admin, SearchQuery::new(&j).text(secret)).await.total,
             1,
             "{secret}"
         );
@@ -702,22 +670,13 @@ async fn staff_search_private_fields_of_their_departments_only(ix: &SearchIndex)
         departments: vec!["parks".into()],
     };
     // Their department's private text and requests.
-    assert_eq!(
-        text_ids(ix, &streets, &j, "xylophonics").await,
-        vec![s.visible.id]
-    );
+    assert_eq!(text_ids(ix, &streets, &j, "xylophonics").await, vec![s.visible.id]);
     assert_eq!(
         text_ids(ix, &streets, &j, "zquill@example.org").await,
         vec![s.visible.id]
     );
-    assert_eq!(
-        text_ids(ix, &streets, &j, "sinkhole").await,
-        vec![s.hidden.id]
-    );
-    assert_eq!(
-        text_ids(ix, &streets, &j, "evergreen").await,
-        vec![s.sensitive.id]
-    );
+    assert_eq!(text_ids(ix, &streets, &j, "sinkhole").await, vec![s.hidden.id]);
+    assert_eq!(text_ids(ix, &streets, &j, "evergreen").await, vec![s.sensitive.id]);
     let r = run(ix, &streets, SearchQuery::new(&j).text("xylophonics")).await;
     assert!(
         r.hits[0]
@@ -728,48 +687,26 @@ async fn staff_search_private_fields_of_their_departments_only(ix: &SearchIndex)
     // Not another department's.
     for secret in ["beetle", "quarantined"] {
         let r = run(ix, &streets, SearchQuery::new(&j).text(secret)).await;
-        assert_eq!(
-            (r.total, r.facets.clone()),
-            (0, Facets::default()),
-            "{secret}"
-        );
+        assert_eq!((r.total, r.facets.clone()), (0, Facets::default()), "{secret}");
     }
     // Another department sees this one's public side only.
     for secret in ["xylophonics", "zanzibar", "sinkhole", "evergreen"] {
         assert_eq!(
-            run(ix, &parks, SearchQuery::new(&j).text(secret))
-                .await
-                .total,
+            run(ix, &parks, SearchQuery::new(&j).text(secret)).await.total,
             0,
             "{secret}"
         );
     }
-    assert_eq!(
-        text_ids(ix, &parks, &j, "beetle").await,
-        vec![s.other_department.id]
-    );
-    assert_eq!(
-        text_ids(ix, &parks, &j, "streetlight").await,
-        vec![s.visible.id]
-    );
+    assert_eq!(text_ids(ix, &parks, &j, "beetle").await, vec![s.other_department.id]);
+    assert_eq!(text_ids(ix, &parks, &j, "streetlight").await, vec![s.visible.id]);
     assert_eq!(run(ix, &parks, SearchQuery::new(&j)).await.total, 3);
     assert_eq!(run(ix, &streets, SearchQuery::new(&j)).await.total, 4);
     // Staff of several departments.
     let both = Viewer::Staff {
         departments: vec!["parks".into(), "streets".into()],
     };
-    assert_eq!(
-        run(ix, &both, SearchQuery::new(&j).text("beetle"))
-            .await
-            .total,
-        1
-    );
-    assert_eq!(
-        run(ix, &both, SearchQuery::new(&j).text("xylophonics"))
-            .await
-            .total,
-        1
-    );
+    assert_eq!(run(ix, &both, SearchQuery::new(&j).text("beetle")).await.total, 1);
+    assert_eq!(run(ix, &both, SearchQuery::new(&j).text("xylophonics")).await.total, 1);
 }
 
 async fn residents_see_their_own_requests(ix: &SearchIndex) {
@@ -788,10 +725,7 @@ async fn residents_see_their_own_requests(ix: &SearchIndex) {
     let owner = Viewer::Resident {
         user_id: Uuid::from_u128(8),
     };
-    assert_eq!(
-        text_ids(ix, &owner, &j, "sinkhole").await,
-        vec![s.hidden.id]
-    );
+    assert_eq!(text_ids(ix, &owner, &j, "sinkhole").await, vec![s.hidden.id]);
     let r = run(ix, &owner, SearchQuery::new(&j)).await;
     assert_eq!(r.total, 4);
     assert_eq!(count(&r.facets.service, "welfare-check"), 1);
@@ -800,9 +734,7 @@ async fn residents_see_their_own_requests(ix: &SearchIndex) {
         user_id: Uuid::from_u128(7),
     };
     assert_eq!(
-        run(ix, &reporter, SearchQuery::new(&j).text("xylophonics"))
-            .await
-            .total,
+        run(ix, &reporter, SearchQuery::new(&j).text("xylophonics")).await.total,
         0
     );
 }
@@ -816,10 +748,7 @@ async fn address_sensitive_requests_are_approximate_for_others(ix: &SearchIndex)
     assert_eq!(hit.address, None);
     assert!(hit.location_is_approximate);
     assert_ne!((hit.lat, hit.long), (s.sensitive.lat, s.sensitive.long));
-    assert!(
-        townhall_search::geo::distance_m(hit.lat.unwrap(), hit.long.unwrap(), 40.41234, -3.70111)
-            < 400.0
-    );
+    assert!(townhall_search::geo::distance_m(hit.lat.unwrap(), hit.long.unwrap(), 40.41234, -3.70111) < 400.0);
     // A tiny radius around the exact point does not find it.
     let q = SearchQuery::new(&j).filter(SearchFilter {
         near: Some(Near {
@@ -836,10 +765,7 @@ async fn address_sensitive_requests_are_approximate_for_others(ix: &SearchIndex)
     };
     let r = run(ix, &staff, SearchQuery::new(&j).text("party")).await;
     assert_eq!(r.hits[0].address.as_deref(), Some("742 Evergreen Terrace"));
-    assert_eq!(
-        (r.hits[0].lat, r.hits[0].long),
-        (s.sensitive.lat, s.sensitive.long)
-    );
+    assert_eq!((r.hits[0].lat, r.hits[0].long), (s.sensitive.lat, s.sensitive.long));
     assert!(!r.hits[0].location_is_approximate);
 }
 
@@ -910,13 +836,7 @@ async fn finds_likely_duplicates(ix: &SearchIndex) {
         limit: 10,
         ..q.clone()
     };
-    assert_eq!(
-        ix.possible_duplicates(&Viewer::Public, &wide)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(ix.possible_duplicates(&Viewer::Public, &wide).await.unwrap().len(), 3);
 }
 
 async fn rejects_invalid_queries(ix: &SearchIndex) {
@@ -936,10 +856,7 @@ async fn rejects_invalid_queries(ix: &SearchIndex) {
         "JURISDICTION_REQUIRED"
     );
     assert_eq!(
-        code(
-            ix.search(&p, &SearchQuery::new(&j).text("x".repeat(501)))
-                .await
-        ),
+        code(ix.search(&p, &SearchQuery::new(&j).text("x".repeat(501))).await),
         "QUERY_TOO_LONG"
     );
     let bad_box = SearchFilter {
@@ -964,10 +881,7 @@ async fn rejects_invalid_queries(ix: &SearchIndex) {
         ..Default::default()
     };
     assert_eq!(
-        code(
-            ix.search(&p, &SearchQuery::new(&j).filter(bad_radius))
-                .await
-        ),
+        code(ix.search(&p, &SearchQuery::new(&j).filter(bad_radius)).await),
         "INVALID_RADIUS"
     );
     let backwards = SearchFilter {
@@ -1003,12 +917,7 @@ impl Seq {
 }
 
 /// What the index must answer, computed by looking at every document.
-fn expected(
-    docs: &[SearchDocument],
-    viewer: &Viewer,
-    text: &str,
-    f: &SearchFilter,
-) -> Vec<SearchDocument> {
+fn expected(docs: &[SearchDocument], viewer: &Viewer, text: &str, f: &SearchFilter) -> Vec<SearchDocument> {
     let words = townhall_search::text::query_words(text);
     docs.iter()
         .filter(|d| match viewer {
@@ -1042,9 +951,7 @@ fn expected(
         .filter(|d| f.requested.from.is_none_or(|from| d.requested_at >= from))
         .filter(|d| match (f.near, d.search_point()) {
             (None, _) => true,
-            (Some(n), Some((lat, long))) => {
-                townhall_search::geo::distance_m(n.lat, n.long, lat, long) <= n.radius_m
-            }
+            (Some(n), Some((lat, long))) => townhall_search::geo::distance_m(n.lat, n.long, lat, long) <= n.radius_m,
             (Some(_), None) => false,
         })
         .cloned()
@@ -1068,11 +975,7 @@ fn expected_facets(docs: &[SearchDocument]) -> Facets {
     Facets {
         status: tally(docs.iter().map(|d| d.status.as_str().to_owned()).collect()),
         service: tally(docs.iter().map(|d| d.service_code.clone()).collect()),
-        department: tally(
-            docs.iter()
-                .filter_map(|d| d.department_code.clone())
-                .collect(),
-        ),
+        department: tally(docs.iter().filter_map(|d| d.department_code.clone()).collect()),
     }
 }
 
@@ -1099,20 +1002,12 @@ async fn agrees_with_a_scan_of_every_document(ix: &SearchIndex) {
         ("noise", "code"),
         ("tree", "parks"),
     ];
-    let statuses = [
-        Status::Open,
-        Status::InProgress,
-        Status::Fixed,
-        Status::Closed,
-    ];
+    let statuses = [Status::Open, Status::InProgress, Status::Fixed, Status::Closed];
     let users = [Uuid::from_u128(1), Uuid::from_u128(2)];
     let mut docs = Vec::new();
     for i in 0..300i64 {
         let (service, department) = *rng.pick(&services);
-        let description = (0..3)
-            .map(|_| *rng.pick(&words))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let description = (0..3).map(|_| *rng.pick(&words)).collect::<Vec<_>>().join(" ");
         docs.push(SearchDocument {
             id: Uuid::now_v7(),
             service_code: service.into(),
@@ -1187,32 +1082,20 @@ async fn agrees_with_a_scan_of_every_document(ix: &SearchIndex) {
         for text in texts {
             for filter in &filters {
                 let want = expected(&docs, viewer, text, filter);
-                let q = SearchQuery::new(&j)
-                    .text(text)
-                    .filter(filter.clone())
-                    .first(100);
+                let q = SearchQuery::new(&j).text(text).filter(filter.clone()).first(100);
                 let mut got = Vec::new();
                 let mut r = run(ix, viewer, q.clone()).await;
                 let (total, facets) = (r.total, r.facets.clone());
                 loop {
                     got.extend(r.hits.iter().map(|h| h.id));
-                    let Some(after) = r
-                        .page_info
-                        .end_cursor
-                        .clone()
-                        .filter(|_| r.page_info.has_next_page)
-                    else {
+                    let Some(after) = r.page_info.end_cursor.clone().filter(|_| r.page_info.has_next_page) else {
                         break;
                     };
                     r = run(ix, viewer, q.clone().after(after)).await;
                 }
                 let case = format!("{viewer:?} {text:?} {filter:?}");
                 assert_eq!(total, want.len() as u64, "{case}");
-                assert_eq!(
-                    sorted(got),
-                    sorted(want.iter().map(|d| d.id).collect()),
-                    "{case}"
-                );
+                assert_eq!(sorted(got), sorted(want.iter().map(|d| d.id).collect()), "{case}");
                 assert_eq!(facets, expected_facets(&want), "{case}");
             }
         }

@@ -7,9 +7,7 @@ use townhall_search::*;
 use crate::common::*;
 
 async fn open(dir: &std::path::Path) -> SearchIndex {
-    SearchIndex::open(&SearchConfig::Embedded(options(dir)))
-        .await
-        .unwrap()
+    SearchIndex::open(&SearchConfig::Embedded(options(dir))).await.unwrap()
 }
 
 fn index_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
@@ -48,10 +46,7 @@ async fn a_new_index_needs_a_rebuild_until_one_finishes_and_keeps_its_documents(
     // Still incomplete: no rebuild ever finished.
     let ix = open(dir.path()).await;
     assert!(ix.needs_rebuild());
-    assert_eq!(
-        run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total,
-        1
-    );
+    assert_eq!(run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total, 1);
     ix.shutdown().await.unwrap();
 }
 
@@ -71,9 +66,7 @@ async fn a_second_process_cannot_write_the_same_index() {
 
 async fn filled(dir: &std::path::Path, j: &str) {
     let ix = open(dir).await;
-    let docs: Vec<SearchDocument> = (0..50)
-        .map(|i| described(j, &format!("Pothole number {i}")))
-        .collect();
+    let docs: Vec<SearchDocument> = (0..50).map(|i| described(j, &format!("Pothole number {i}"))).collect();
     put(&ix, &docs).await;
     ix.shutdown().await.unwrap();
 }
@@ -83,22 +76,12 @@ async fn an_index_with_broken_metadata_is_recreated_empty() {
     let dir = tempfile::tempdir().unwrap();
     let j = jurisdiction("corrupt");
     filled(dir.path(), &j).await;
-    std::fs::write(
-        index_dir(dir.path()).join("meta.json"),
-        b"{ this is not json",
-    )
-    .unwrap();
+    std::fs::write(index_dir(dir.path()).join("meta.json"), b"{ this is not json").unwrap();
     let ix = open(dir.path()).await;
     assert!(ix.needs_rebuild());
-    assert_eq!(
-        run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total,
-        0
-    );
+    assert_eq!(run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total, 0);
     put(&ix, &[described(&j, "Pothole again")]).await;
-    assert_eq!(
-        run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total,
-        1
-    );
+    assert_eq!(run(&ix, &Viewer::Public, SearchQuery::new(&j)).await.total, 1);
     ix.shutdown().await.unwrap();
 }
 

@@ -22,9 +22,7 @@ use crate::common::*;
 const J: &str = "riverton";
 
 async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
+    let s = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     s.migrate().await.unwrap();
     s.upsert_jurisdiction(
         &Jurisdiction {
@@ -51,10 +49,7 @@ async fn store(db: &TestDb) -> Store {
     )
     .await
     .unwrap();
-    for (code, name, sensitive) in [
-        ("pothole", "Pothole", false),
-        ("noise", "Noise complaint", true),
-    ] {
+    for (code, name, sensitive) in [("pothole", "Pothole", false), ("noise", "Noise complaint", true)] {
         s.upsert_service(
             &ServiceDefinition {
                 jurisdiction_id: J.into(),
@@ -106,9 +101,7 @@ fn clock() -> Arc<dyn Clock> {
 }
 
 async fn embedded(dir: &std::path::Path) -> SearchIndex {
-    SearchIndex::open(&SearchConfig::Embedded(options(dir)))
-        .await
-        .unwrap()
+    SearchIndex::open(&SearchConfig::Embedded(options(dir))).await.unwrap()
 }
 
 fn staff() -> Viewer {
@@ -164,13 +157,9 @@ both_databases!(
         found_within_a_second(&ix, &Viewer::Public, "fountain", id).await;
         found_within_a_second(&ix, &staff(), "marisol@example.org", id).await;
         assert_eq!(
-            run(
-                &ix,
-                &Viewer::Public,
-                SearchQuery::new(J).text("vantongeren")
-            )
-            .await
-            .total,
+            run(&ix, &Viewer::Public, SearchQuery::new(J).text("vantongeren"))
+                .await
+                .total,
             0
         );
 
@@ -179,10 +168,7 @@ both_databases!(
             public_note: Some("Crew scheduled for Tuesday".into()),
             internal_note: Some("Borrow the Kowalski asphalt truck".into()),
         };
-        intake
-            .change_status(J, id, change, Actor::system())
-            .await
-            .unwrap();
+        intake.change_status(J, id, change, Actor::system()).await.unwrap();
         found_within_a_second(&ix, &staff(), "kowalski", id).await;
         found_within_a_second(&ix, &Viewer::Public, "tuesday", id).await;
         let r = run(&ix, &Viewer::Public, SearchQuery::new(J).text("kowalski")).await;
@@ -227,11 +213,7 @@ both_databases!(
             let sub = intake
                 .submit(
                     None,
-                    input(
-                        "pothole",
-                        &format!("Pothole number {i} near the depot"),
-                        "1 Main St",
-                    ),
+                    input("pothole", &format!("Pothole number {i} near the depot"), "1 Main St"),
                     Channel::Web,
                     Actor::reporter(),
                 )
@@ -240,13 +222,7 @@ both_databases!(
             ids.push(sub.request.id);
         }
         intake
-            .add_note(
-                J,
-                ids[3],
-                "Caller is the depot's night guard",
-                false,
-                Actor::system(),
-            )
+            .add_note(J, ids[3], "Caller is the depot's night guard", false, Actor::system())
             .await
             .unwrap();
 
@@ -255,27 +231,21 @@ both_databases!(
         assert!(ix.needs_rebuild());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let stats = reindex(&s, &ix, move |done, total| {
-            log.lock().unwrap().push((done, total))
-        })
-        .await
-        .unwrap();
+        let stats = reindex(&s, &ix, move |done, total| log.lock().unwrap().push((done, total)))
+            .await
+            .unwrap();
         assert_eq!(stats.indexed, 7);
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.first(), Some(&(0, 7)));
         assert_eq!(seen.last(), Some(&(7, 7)));
         assert!(!ix.needs_rebuild());
         assert_eq!(
-            run(&ix, &Viewer::Public, SearchQuery::new(J).text("depot"))
-                .await
-                .total,
+            run(&ix, &Viewer::Public, SearchQuery::new(J).text("depot")).await.total,
             7
         );
         assert_eq!(text_ids(&ix, &staff(), J, "guard").await, vec![ids[3]]);
         assert_eq!(
-            run(&ix, &Viewer::Public, SearchQuery::new(J).text("guard"))
-                .await
-                .total,
+            run(&ix, &Viewer::Public, SearchQuery::new(J).text("guard")).await.total,
             0
         );
         ix.shutdown().await.unwrap();
@@ -283,110 +253,80 @@ both_databases!(
         // A finished rebuild is remembered.
         let ix = embedded(dir.path()).await;
         assert!(!ix.needs_rebuild());
-        assert_eq!(
-            run(&ix, &Viewer::Public, SearchQuery::new(J)).await.total,
-            7
-        );
+        assert_eq!(run(&ix, &Viewer::Public, SearchQuery::new(J)).await.total, 7);
         ix.shutdown().await.unwrap();
     }
 );
 
-both_databases!(
-    catch_up_reads_what_the_index_may_have_missed,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let intake = Intake::new(s.clone(), clock());
-        intake
-            .submit(
-                None,
-                input("pothole", "Indexed pothole", "1 Main St"),
-                Channel::Web,
-                Actor::reporter(),
-            )
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ix = embedded(dir.path()).await;
-        catch_up(&s, &ix, |_, _| {}).await.unwrap(); // a full rebuild: the index is new
-        assert!(!ix.needs_rebuild());
-        // Committed to the database, never indexed (as if the process died
-        // between the outbox and the next commit).
-        let missed = intake
-            .submit(
-                None,
-                input("pothole", "Forgotten sinkhole", "2 Main St"),
-                Channel::Web,
-                Actor::reporter(),
-            )
-            .await
-            .unwrap();
-        ix.shutdown().await.unwrap();
+both_databases!(catch_up_reads_what_the_index_may_have_missed, |db: TestDb| async move {
+    let s = store(&db).await;
+    let intake = Intake::new(s.clone(), clock());
+    intake
+        .submit(
+            None,
+            input("pothole", "Indexed pothole", "1 Main St"),
+            Channel::Web,
+            Actor::reporter(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ix = embedded(dir.path()).await;
+    catch_up(&s, &ix, |_, _| {}).await.unwrap(); // a full rebuild: the index is new
+    assert!(!ix.needs_rebuild());
+    // Committed to the database, never indexed (as if the process died
+    // between the outbox and the next commit).
+    let missed = intake
+        .submit(
+            None,
+            input("pothole", "Forgotten sinkhole", "2 Main St"),
+            Channel::Web,
+            Actor::reporter(),
+        )
+        .await
+        .unwrap();
+    ix.shutdown().await.unwrap();
 
-        let ix = embedded(dir.path()).await;
-        assert!(!ix.needs_rebuild());
-        assert!(
-            text_ids(&ix, &Viewer::Public, J, "sinkhole")
-                .await
-                .is_empty()
-        );
-        let stats = catch_up(&s, &ix, |_, _| {}).await.unwrap();
-        assert!(stats.indexed >= 1);
-        assert_eq!(
-            text_ids(&ix, &Viewer::Public, J, "sinkhole").await,
-            vec![missed.request.id]
-        );
-        ix.shutdown().await.unwrap();
-    }
-);
+    let ix = embedded(dir.path()).await;
+    assert!(!ix.needs_rebuild());
+    assert!(text_ids(&ix, &Viewer::Public, J, "sinkhole").await.is_empty());
+    let stats = catch_up(&s, &ix, |_, _| {}).await.unwrap();
+    assert!(stats.indexed >= 1);
+    assert_eq!(
+        text_ids(&ix, &Viewer::Public, J, "sinkhole").await,
+        vec![missed.request.id]
+    );
+    ix.shutdown().await.unwrap();
+});
 
-both_databases!(
-    documents_carry_what_the_store_knows,
-    |db: TestDb| async move {
-        let s = store(&db).await;
-        let intake = Intake::new(s.clone(), clock());
-        let sub = intake
-            .submit(
-                None,
-                input("noise", "Barking at 3am", "5 Quiet Row"),
-                Channel::Web,
-                Actor::reporter(),
-            )
-            .await
-            .unwrap();
-        intake
-            .add_note(
-                J,
-                sub.request.id,
-                "Owner warned once",
-                false,
-                Actor::system(),
-            )
-            .await
-            .unwrap();
-        intake
-            .add_note(
-                J,
-                sub.request.id,
-                "We are looking into it",
-                true,
-                Actor::system(),
-            )
-            .await
-            .unwrap();
-        let d = load_document(&s, J, sub.request.id).await.unwrap().unwrap();
-        assert!(d.address_sensitive);
-        assert_eq!(d.service_name, "Noise complaint");
-        assert_eq!(d.internal_notes, vec!["Owner warned once".to_owned()]);
-        assert_eq!(d.public_notes, vec!["We are looking into it".to_owned()]);
-        assert_eq!(d.reporter_name.as_deref(), Some("Marisol Vantongeren"));
-        assert_eq!(d.reporter_email.as_deref(), Some("marisol@example.org"));
-        assert!(d.private_text().contains("5 Quiet Row"));
-        assert!(!d.public_text().contains("Quiet Row"));
-        assert!(
-            load_document(&s, J, Uuid::now_v7())
-                .await
-                .unwrap()
-                .is_none()
-        );
-    }
-);
+both_databases!(documents_carry_what_the_store_knows, |db: TestDb| async move {
+    let s = store(&db).await;
+    let intake = Intake::new(s.clone(), clock());
+    let sub = intake
+        .submit(
+            None,
+            input("noise", "Barking at 3am", "5 Quiet Row"),
+            Channel::Web,
+            Actor::reporter(),
+        )
+        .await
+        .unwrap();
+    intake
+        .add_note(J, sub.request.id, "Owner warned once", false, Actor::system())
+        .await
+        .unwrap();
+    intake
+        .add_note(J, sub.request.id, "We are looking into it", true, Actor::system())
+        .await
+        .unwrap();
+    let d = load_document(&s, J, sub.request.id).await.unwrap().unwrap();
+    assert!(d.address_sensitive);
+    assert_eq!(d.service_name, "Noise complaint");
+    assert_eq!(d.internal_notes, vec!["Owner warned once".to_owned()]);
+    assert_eq!(d.public_notes, vec!["We are looking into it".to_owned()]);
+    assert_eq!(d.reporter_name.as_deref(), Some("Marisol Vantongeren"));
+    assert_eq!(d.reporter_email.as_deref(), Some("marisol@example.org"));
+    assert!(d.private_text().contains("5 Quiet Row"));
+    assert!(!d.public_text().contains("Quiet Row"));
+    assert!(load_document(&s, J, Uuid::now_v7()).await.unwrap().is_none());
+});
