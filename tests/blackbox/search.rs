@@ -14,7 +14,7 @@ use crate::helpers::{As, Proc, TestApp, run_cli};
 const SEARCH: &str = "query($q: String, $f: SearchFilterInput, $sort: SearchSort, $from: PointInput, $first: Int, $after: String) {
   search(query: $q, filter: $f, sort: $sort, from: $from, first: $first, after: $after) {
     total
-    hits { id trackingNumber serviceCode departmentCode status description address lat long locationIsApproximate distanceM score
+    hits { id trackingNumber serviceCode departmentCode status requestedAt description address lat long locationIsApproximate distanceM score
            snippets { field text html highlights { start end } } cursor request { id trackingNumber } }
     facets { status { value count } service { value count } department { value count } }
     pageInfo { hasNextPage endCursor }
@@ -191,7 +191,32 @@ both_databases!(
         let since = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
         let recent = search(&app, json!({ "f": { "requestedFrom": since }, "sort": "NEWEST" })).await;
         assert_eq!(recent["total"], 2);
-        assert_eq!(ids(&recent), vec![es["id"].as_str().unwrap().to_owned(), id.clone()]);
+        let mut got = ids(&recent);
+        got.sort();
+        let mut want = vec![es["id"].as_str().unwrap().to_owned(), id.clone()];
+        want.sort();
+        assert_eq!(got, want);
+        // Date sorts over the demo's spread-out requests.
+        for (sort, newest_first) in [("NEWEST", true), ("OLDEST", false)] {
+            let page = search(&app, json!({ "sort": sort, "first": 50 })).await;
+            let at: Vec<String> = page["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["requestedAt"].as_str().unwrap().to_owned())
+                .collect();
+            // The index orders by the second (requests within one second tie).
+            let times: Vec<i64> = at
+                .iter()
+                .map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap().timestamp())
+                .collect();
+            assert!(
+                times
+                    .windows(2)
+                    .all(|w| if newest_first { w[0] >= w[1] } else { w[0] <= w[1] }),
+                "{sort}: {at:?}"
+            );
+        }
 
         // Paging with cursors visits every result once.
         let mut seen = std::collections::BTreeSet::new();

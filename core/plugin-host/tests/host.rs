@@ -226,8 +226,12 @@ both_databases!(hostile_plugins_are_contained, |db: TestDb| async move {
     // A server that accepts connections and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // A generous CPU budget, so that the memory bomb reaches its memory
+    // limit before its deadline even on a loaded machine; the infinite loop
+    // still stops at the deadline.
     let limits = Limits {
         host_call_timeout_ms: 300,
+        cpu_ms: 1_000,
         ..Limits::default()
     };
     install_hostile(

@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 pub struct TestDb {
     pub url: String,
     pub kind: Kind,
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,14 @@ impl TestDb {
     /// A data directory for this test (for SQLite it holds the database).
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self._dir.as_ref().map(|d| d.path())
+    }
+
+    /// Keeps the temporary directory alive while held. `both_databases!`
+    /// holds one for the whole test: a test body that only uses `db.url`
+    /// captures just that field, and would otherwise drop the directory
+    /// (and the SQLite file in it) before it runs.
+    pub fn keep_alive(&self) -> Option<std::sync::Arc<tempfile::TempDir>> {
+        self._dir.clone()
     }
 }
 
@@ -48,7 +56,7 @@ pub async fn sqlite() -> TestDb {
     TestDb {
         url,
         kind: Kind::Sqlite,
-        _dir: Some(dir),
+        _dir: Some(std::sync::Arc::new(dir)),
     }
 }
 
@@ -104,7 +112,7 @@ pub async fn postgres() -> TestDb {
     TestDb {
         url: format!("{base}/{name}"),
         kind: Kind::Postgres,
-        _dir: Some(tempfile::tempdir().expect("temp dir")),
+        _dir: Some(std::sync::Arc::new(tempfile::tempdir().expect("temp dir"))),
     }
 }
 
@@ -153,12 +161,14 @@ macro_rules! both_databases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = $crate::sqlite().await;
+                let _dir = db.keep_alive();
                 ($body)(db).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 let db = $crate::postgres().await;
+                let _dir = db.keep_alive();
                 ($body)(db).await;
             }
         }
