@@ -51,3 +51,14 @@ impl From<sea_orm::DbErr> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// SQLite's "database is locked" (SQLITE_BUSY, code 5, and its extended
+/// forms such as SQLITE_BUSY_SNAPSHOT, 517).
+pub(crate) fn is_sqlite_busy(e: &StoreError) -> bool {
+    let text = match e {
+        StoreError::Database(d) => d.to_string(),
+        StoreError::Unavailable(m) => m.clone(),
+        _ => return false,
+    };
+    text.contains("database is locked") || text.contains("(code: 5)") || text.contains("(code: 517)")
+}

@@ -228,6 +228,27 @@ impl Store {
         }
     }
 
+    /// Runs `op` again when SQLite reports the database busy or the
+    /// transaction's snapshot stale (another process wrote between its read
+    /// and its write: the transaction must restart, which waiting in
+    /// `busy_timeout` cannot do). Up to about 5 s, then the error stands.
+    pub(crate) async fn retry_busy<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt: u64 = 0;
+        loop {
+            match op().await {
+                Err(e) if self.inner.backend == Backend::Sqlite && attempt < 40 && error::is_sqlite_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Closes every connection (at shutdown, after in-flight work is done).
     pub async fn close(&self) {
         let _ = self.inner.read.close_by_ref().await;

@@ -289,7 +289,26 @@ impl Store {
     /// writes the install, upserts `services` into the catalog owned by the
     /// plugin, takes `retired` service codes out of the catalog, and bumps
     /// the revision — all in one transaction. Returns the new revision.
+    ///
+    /// On SQLite, a write that loses to another process (a command run
+    /// against a live server) is retried.
     pub async fn save_plugin_install(
+        &self,
+        install: &PluginInstall,
+        component: &[u8],
+        services: &[ServiceDefinition],
+        retired: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.retry_busy(|| self.save_plugin_install_once(install, component, services, retired, now))
+            .await
+    }
+
+    /// Installs or upgrades: stores the component (if not already stored),
+    /// writes the install, upserts `services` into the catalog owned by the
+    /// plugin, takes `retired` service codes out of the catalog, and bumps
+    /// the revision — all in one transaction. Returns the new revision.
+    async fn save_plugin_install_once(
         &self,
         install: &PluginInstall,
         component: &[u8],
@@ -378,7 +397,23 @@ impl Store {
 
     /// Changes an install's grants, configuration, secrets, limits or
     /// enabled state, bumping the revision. Returns the updated install.
+    ///
+    /// On SQLite, a write that loses to another process (a command run
+    /// against a live server) is retried.
     pub async fn update_plugin_install(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        update: &PluginUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<PluginInstall> {
+        self.retry_busy(|| self.update_plugin_install_once(jurisdiction_id, plugin_id, update, now))
+            .await
+    }
+
+    /// Changes an install's grants, configuration, secrets, limits or
+    /// enabled state, bumping the revision. Returns the updated install.
+    async fn update_plugin_install_once(
         &self,
         jurisdiction_id: &str,
         plugin_id: &str,
@@ -432,7 +467,23 @@ impl Store {
     /// Uninstalls: its services leave the catalog (requests and history
     /// stay), its install row, key-value data and (if unused) component go.
     /// Returns the service codes taken out of the catalog.
+    ///
+    /// On SQLite, a write that loses to another process (a command run
+    /// against a live server) is retried.
     pub async fn delete_plugin_install(
+        &self,
+        jurisdiction_id: &str,
+        plugin_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        self.retry_busy(|| self.delete_plugin_install_once(jurisdiction_id, plugin_id, now))
+            .await
+    }
+
+    /// Uninstalls: its services leave the catalog (requests and history
+    /// stay), its install row, key-value data and (if unused) component go.
+    /// Returns the service codes taken out of the catalog.
+    async fn delete_plugin_install_once(
         &self,
         jurisdiction_id: &str,
         plugin_id: &str,
