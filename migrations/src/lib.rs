@@ -17,6 +17,7 @@ mod m0004_outbox;
 mod m0005_plugins;
 mod m0006_access;
 mod m0007_open311;
+mod m0008_outbox_due;
 mod util;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_plugins::Migration),
             Box::new(m0006_access::Migration),
             Box::new(m0007_open311::Migration),
+            Box::new(m0008_outbox_due::Migration),
         ]
     }
 }

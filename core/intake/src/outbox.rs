@@ -43,6 +43,17 @@ impl HandlerError {
 #[async_trait]
 pub trait OutboxHandler: Send + Sync {
     async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError>;
+
+    /// Handles several items of one consumer, answering for each, in
+    /// order. The default takes them one by one; a handler that can share
+    /// work across items (one query for many rows) overrides it.
+    async fn handle_batch(&self, items: &[&OutboxItem]) -> Vec<Result<(), HandlerError>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(self.handle(item).await);
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +66,10 @@ pub struct WorkerConfig {
     pub max_attempts: i32,
     /// Backoff cap.
     pub max_backoff: Duration,
+    /// How long to let work gather after a wake-up before claiming it: under
+    /// load, one claim and one completion then cover many changes instead
+    /// of one each (both are writes, on SQLite through the one writer).
+    pub gather: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -65,6 +80,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             max_attempts: 10,
             max_backoff: Duration::from_secs(3600),
+            gather: Duration::from_millis(10),
         }
     }
 }
@@ -136,14 +152,37 @@ impl OutboxWorker {
                 return 0;
             }
         };
+        // Successes are recorded together after the batch: one write instead
+        // of one per item. A crash before that only means they run again,
+        // which every handler already tolerates (delivery is at least once).
+        let mut done = Vec::with_capacity(items.len());
+        // Each consumer's items go to its handler together, in claim order.
+        let mut groups: Vec<(&str, Vec<&OutboxItem>)> = Vec::new();
         for item in &items {
-            let outcome = match self.handler_for(&item.consumer) {
-                None => Err(HandlerError::retry(format!(
-                    "no handler registered for consumer `{}`",
-                    item.consumer
-                ))),
-                Some(h) => h.handle(item).await,
-            };
+            match groups.iter_mut().find(|(c, _)| *c == item.consumer.as_str()) {
+                Some((_, v)) => v.push(item),
+                None => groups.push((item.consumer.as_str(), vec![item])),
+            }
+        }
+        let mut outcomes: Vec<(&OutboxItem, Result<(), HandlerError>)> = Vec::with_capacity(items.len());
+        for (consumer, group) in groups {
+            match self.handler_for(consumer) {
+                None => outcomes.extend(group.into_iter().map(|item| {
+                    let e = HandlerError::retry(format!("no handler registered for consumer `{consumer}`"));
+                    (item, Err(e))
+                })),
+                Some(h) => {
+                    let mut answers = h.handle_batch(&group).await.into_iter();
+                    for item in group {
+                        let answer = answers
+                            .next()
+                            .unwrap_or_else(|| Err(HandlerError::retry("the handler gave no answer for this item")));
+                        outcomes.push((item, answer));
+                    }
+                }
+            }
+        }
+        for (item, outcome) in outcomes {
             let now = self.clock.now();
             let label = match &outcome {
                 Ok(()) => "done",
@@ -151,7 +190,10 @@ impl OutboxWorker {
                 Err(_) => "dead",
             };
             let result = match outcome {
-                Ok(()) => self.store.complete_outbox(item.id, now).await,
+                Ok(()) => {
+                    done.push(item.id);
+                    Ok(())
+                }
                 Err(e) => {
                     let retry_at = (label == "retry").then(|| now + self.backoff(item.attempts));
                     tracing::warn!(
@@ -173,6 +215,9 @@ impl OutboxWorker {
             metrics::counter!("townhall_outbox_processed_total", "consumer" => consumer_kind, "outcome" => label)
                 .increment(1);
         }
+        if let Err(e) = self.store.complete_outbox_many(&done, self.clock.now()).await {
+            tracing::warn!(items = done.len(), error = %e, "could not record finished outbox work");
+        }
         items.len()
     }
 
@@ -187,7 +232,11 @@ impl OutboxWorker {
                 continue;
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    if !self.config.gather.is_zero() {
+                        tokio::time::sleep(self.config.gather).await;
+                    }
+                }
                 _ = tokio::time::sleep(self.config.poll) => {}
                 _ = shutdown.changed() => {}
             }

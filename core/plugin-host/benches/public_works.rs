@@ -102,7 +102,10 @@ fn main() {
             max_instances: 300,
             ..HostConfig::default()
         };
-        let host = PluginHost::new(store, Some(dir.path()), Arc::new(SystemClock), host_config)
+        // Profiling (`TOWNHALL_WASM_PERFMAP=1 perf record …`) needs the code
+        // compiled in memory, not mapped from the cache, to name guest frames.
+        let cache = std::env::var_os("TOWNHALL_WASM_PERFMAP").is_none().then(|| dir.path());
+        let host = PluginHost::new(store, cache, Arc::new(SystemClock), host_config)
             .await
             .unwrap();
         host.install(InstallRequest {
@@ -145,6 +148,11 @@ fn main() {
     let (w50, w99, wps) = measure("wasm (fresh instance per intake)", 20_000, || {
         let ok = handle.validate_and_route(&intake, &defaults);
         let _ = std::hint::black_box(ok);
+    });
+
+    let (i50, _, _) = measure("instantiate and drop only (no call)", 20_000, || {
+        let i = handle.idle_instance().unwrap();
+        drop(std::hint::black_box(i));
     });
 
     let mock = MockHost::new().config(config);
@@ -234,6 +242,10 @@ fn main() {
 
     println!();
     println!("resident memory per idle instance: {per:.1} KiB ({n} instances)");
+    println!(
+        "of a wasm call's p50, instantiation is {i50:.1} µs and the plugin's own work the other {:.1} µs",
+        w50 - i50
+    );
     println!(
         "wasm/native ratio: p50 {:.1}x, p99 {:.1}x, throughput {:.2}x",
         w50 / n50,

@@ -23,7 +23,7 @@ fn build(manifest: &Path, target_dir: &Path) {
         Ok(s) if s.success() => {}
         Ok(s) => {
             println!(
-                "cargo:warning=building {} for wasm32-wasip2 failed ({s})",
+                "cargo:warning=building {} for wasm32-wasip2 failed ({s}); if the target is missing, run `rustup target add wasm32-wasip2` (scripts/test.sh does)",
                 manifest.display()
             );
             std::process::exit(1);

@@ -77,11 +77,20 @@ impl Store {
     }
 
     pub async fn complete_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.complete_outbox_many(&[id], now).await
+    }
+
+    /// Marks several rows done in one statement (one commit for a whole
+    /// batch instead of one per row).
+    pub async fn complete_outbox_many(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         outbox::Entity::update_many()
             .col_expr(outbox::Column::DoneAt, now.into())
             .col_expr(outbox::Column::LockedBy, Option::<String>::None.into())
             .col_expr(outbox::Column::LockedUntil, Option::<DateTime<Utc>>::None.into())
-            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
             .exec(self.write())
             .await?;
         Ok(())

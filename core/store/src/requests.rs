@@ -746,6 +746,55 @@ impl Store {
             .collect()
     }
 
+    /// Several requests by id, any jurisdiction (ids that do not exist are
+    /// simply absent), in chunks of 500 ids per query.
+    pub async fn requests_by_ids(&self, ids: &[Uuid]) -> Result<Vec<RequestRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows = request::Entity::find()
+                .filter(request::Column::Id.is_in(chunk.iter().copied()))
+                .all(self.read())
+                .await?;
+            for m in rows {
+                out.push(convert::request(m)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The histories of several requests, each oldest first, in one query
+    /// per 500 ids. Internal entries only when asked.
+    pub async fn histories(&self, ids: &[Uuid], include_internal: bool) -> Result<HashMap<Uuid, Vec<EventRecord>>> {
+        let mut out: HashMap<Uuid, Vec<EventRecord>> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut q = event::Entity::find().filter(event::Column::RequestId.is_in(chunk.iter().copied()));
+            if !include_internal {
+                q = q.filter(event::Column::Public.eq(true));
+            }
+            for m in q.order_by_asc(event::Column::Id).all(self.read()).await? {
+                let e = convert::event(m)?;
+                out.entry(e.request_id).or_default().push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Several private contacts by id (missing ones are absent).
+    pub async fn contacts(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Contact>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for m in contact::Entity::find()
+                .filter(contact::Column::Id.is_in(chunk.iter().copied()))
+                .all(self.read())
+                .await?
+            {
+                let c = convert::contact(m);
+                out.insert(c.id, c);
+            }
+        }
+        Ok(out)
+    }
+
     /// The private contact behind a request's reporter.
     pub async fn contact(&self, id: Uuid) -> Result<Contact> {
         contact::Entity::find_by_id(id)

@@ -209,6 +209,65 @@ both_databases!(
     }
 );
 
+both_databases!(batch_reads_match_the_one_by_one_reads, |db: TestDb| async move {
+    let s = store(&db).await;
+    catalog(&s).await;
+    let a = submit(&s, "pothole", 41.0, now()).await;
+    let b = submit(&s, "graffiti", 41.1, now()).await;
+    s.update_request("riverton", b.id, now(), |_| {
+        let mut e = NewEvent::new(EventKind::InternalNote, Actor::system());
+        e.body = Some("private note".into());
+        Ok(Change {
+            events: vec![e],
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap();
+    let missing = uuid::Uuid::now_v7();
+
+    let mut found = s.requests_by_ids(&[b.id, missing, a.id]).await.unwrap();
+    found.sort_by_key(|r| r.id);
+    assert_eq!(
+        found,
+        vec![
+            s.request("riverton", a.id).await.unwrap(),
+            s.request("riverton", b.id).await.unwrap()
+        ]
+    );
+
+    let all = s.histories(&[a.id, b.id, missing], true).await.unwrap();
+    assert_eq!(all.get(&a.id), Some(&s.history(a.id, true).await.unwrap()));
+    assert_eq!(all.get(&b.id), Some(&s.history(b.id, true).await.unwrap()));
+    assert_eq!(all[&b.id].len(), 2);
+    assert!(!all.contains_key(&missing));
+    let public = s.histories(&[b.id], false).await.unwrap();
+    assert_eq!(public[&b.id], s.history(b.id, false).await.unwrap());
+    assert_eq!(public[&b.id].len(), 1);
+
+    let cids: Vec<_> = found.iter().filter_map(|r| r.reporter_id).collect();
+    let contacts = s.contacts(&cids).await.unwrap();
+    assert_eq!(contacts.len(), 2);
+    for c in &cids {
+        assert_eq!(contacts[c], s.contact(*c).await.unwrap());
+    }
+    assert!(s.contacts(&[missing]).await.unwrap().is_empty());
+
+    // Completing many outbox rows at once.
+    let claimed = s.claim_outbox("w1", 10, Duration::seconds(30), now()).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    s.complete_outbox_many(&ids, now()).await.unwrap();
+    s.complete_outbox_many(&[], now()).await.unwrap();
+    assert_eq!(s.outbox_stats().await.unwrap().pending, 0);
+    assert!(
+        s.claim_outbox("w2", 10, Duration::seconds(30), now() + Duration::minutes(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+});
+
 both_databases!(refused_changes_write_nothing, |db: TestDb| async move {
     let s = store(&db).await;
     catalog(&s).await;

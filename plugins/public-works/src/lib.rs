@@ -37,10 +37,13 @@ pub const UTILITIES: &str = "utilities";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// District polygons; each feature's `properties` has `name` and
-    /// `crews` (department code → crew queue).
+    /// District polygons, a GeoJSON FeatureCollection of `Polygon`s and
+    /// `MultiPolygon`s; each feature's `properties` has `name` and `crews`
+    /// (department code → crew queue). Kept as text and searched when a
+    /// call needs it ([`district`]); if it turns out malformed, that is
+    /// logged and routing goes on as if no district matched.
     #[serde(default)]
-    pub districts: Option<geo::FeatureCollection>,
+    pub districts: Option<Box<serde_json::value::RawValue>>,
     /// SLA per service code, in business days.
     #[serde(default)]
     pub sla_business_days: BTreeMap<String, u32>,
@@ -320,13 +323,18 @@ pub fn validate_with(config: &Config, intake: &Intake) -> Result<(), Vec<FieldEr
 }
 
 /// The district containing `loc`, if any (first match in file order).
-pub fn district(config: &Config, loc: Location) -> Option<&geo::Feature> {
-    config
-        .districts
-        .as_ref()?
-        .features
-        .iter()
-        .find(|f| f.geometry.contains(loc.lat, loc.long))
+pub fn district(config: &Config, loc: Location) -> Option<geo::DistrictProperties> {
+    let districts = config.districts.as_ref()?;
+    match geo::find_district(districts.get(), loc.lat, loc.long) {
+        Ok(found) => found,
+        Err(e) => {
+            log::error(
+                "invalid districts in the public-works configuration; routing without them",
+                &[("error", &e.to_string())],
+            );
+            None
+        }
+    }
 }
 
 /// Whether the report describes a hazard to traffic or people.
@@ -349,7 +357,8 @@ pub fn route_with(config: &Config, intake: &Intake, defaults: Routing) -> Routin
     };
     let found = intake.location.and_then(|loc| district(config, loc));
     let queue = found
-        .and_then(|d| d.properties.crews.get(&department).cloned())
+        .as_ref()
+        .and_then(|d| d.crews.get(&department).cloned())
         .or_else(|| config.default_crews.get(&department).cloned())
         .or(defaults.queue.clone());
     let hazard = is_hazard(intake);
@@ -369,7 +378,7 @@ pub fn route_with(config: &Config, intake: &Intake, defaults: Routing) -> Routin
         "routed",
         &[
             ("service", intake.service_code.as_str()),
-            ("district", found.map_or("none", |d| d.properties.name.as_str())),
+            ("district", found.as_ref().map_or("none", |d| d.name.as_str())),
             ("hazard", if hazard { "yes" } else { "no" }),
         ],
     );
