@@ -72,10 +72,7 @@ impl SearchIndexer {
 
     /// Re-indexes one request from the store (or removes it).
     pub async fn refresh(&self, jurisdiction_id: &str, id: Uuid) -> Result<(), SearchError> {
-        match load_document(&self.store, jurisdiction_id, id).await? {
-            Some(doc) => self.index.index_documents(vec![doc]).await,
-            None => self.index.remove(&[id]).await,
-        }
+        self.refresh_many(&[(jurisdiction_id.to_owned(), id)]).await
     }
 }
 
