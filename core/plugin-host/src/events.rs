@@ -10,7 +10,7 @@
 //! **Must never:** apply an action that bypasses the workflow's rules,
 //! or tell a plugin about internal notes or the reporter.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use townhall_domain::Status;
 use townhall_intake::events::RequestEvent;
 use townhall_intake::outbox::{HandlerError, OutboxHandler};
 use townhall_intake::{FaultKind, Intake, IntakeError, StatusChange};
-use townhall_store::{Actor, ActorKind, OutboxItem, OutboxSpec, StoreError};
+use townhall_store::{Actor, ActorKind, EventRecord, OutboxItem, OutboxSpec, RequestRecord, StoreError};
 
 use crate::bindings::v0_1_0::exports::townhall::plugin::department as d;
 use crate::bindings::v0_1_0::townhall::plugin::types as t;
@@ -102,17 +102,20 @@ fn retry(m: impl Into<String>) -> HandlerError {
     HandlerError::retry(m)
 }
 
-#[async_trait]
-impl OutboxHandler for PluginEvents {
-    async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError> {
+/// A request and its full history, loaded ahead for a batch.
+type Preloaded = (RequestRecord, Vec<EventRecord>);
+
+impl PluginEvents {
+    /// Tells the plugin about one item. `preloaded` is the request and its
+    /// history when the batch already read them; otherwise they are read.
+    async fn deliver(&self, item: &OutboxItem, preloaded: Option<Preloaded>) -> Result<(), HandlerError> {
         let Some(plugin_id) = item.consumer.strip_prefix("plugin:") else {
             return Err(HandlerError::permanent(format!(
                 "`{}` is not a plugin consumer",
                 item.consumer
             )));
         };
-        let payload: RequestEvent = serde_json::from_value(item.payload.clone())
-            .map_err(|e| HandlerError::permanent(format!("unreadable event payload: {e}")))?;
+        let payload = payload_of(item)?;
         let jurisdiction_id = item.jurisdiction_id.as_str();
         let store = self.host.store();
         let loaded = match self.host.runnable_now(jurisdiction_id, plugin_id).await {
@@ -128,18 +131,24 @@ impl OutboxHandler for PluginEvents {
             }
             Err(f) => return Err(retry(f.to_string())),
         };
-        let request = match store.request(jurisdiction_id, payload.request_id).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(HandlerError::permanent("the request no longer exists"));
+        let (request, history) = match preloaded {
+            Some(p) => p,
+            None => {
+                let request = match store.request(jurisdiction_id, payload.request_id).await {
+                    Ok(r) => r,
+                    Err(StoreError::NotFound { .. }) => {
+                        return Err(HandlerError::permanent("the request no longer exists"));
+                    }
+                    Err(e) => return Err(retry(e.to_string())),
+                };
+                let history = store
+                    .history(request.id, true)
+                    .await
+                    .map_err(|e| retry(e.to_string()))?;
+                (request, history)
             }
-            Err(e) => return Err(retry(e.to_string())),
         };
         let ids: HashSet<uuid::Uuid> = payload.events.iter().map(|e| e.id).collect();
-        let history = store
-            .history(request.id, true)
-            .await
-            .map_err(|e| retry(e.to_string()))?;
         let mine: Vec<bool> = history
             .iter()
             .filter(|e| ids.contains(&e.id))
@@ -199,5 +208,60 @@ impl OutboxHandler for PluginEvents {
             }
         }
         Ok(())
+    }
+}
+
+fn payload_of(item: &OutboxItem) -> Result<RequestEvent, HandlerError> {
+    serde_json::from_value(item.payload.clone())
+        .map_err(|e| HandlerError::permanent(format!("unreadable event payload: {e}")))
+}
+
+#[async_trait]
+impl OutboxHandler for PluginEvents {
+    async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError> {
+        self.deliver(item, None).await
+    }
+
+    /// Reads the batch's requests and histories with two queries instead of
+    /// two per item. An item whose request another item of the batch has
+    /// already changed (through a plugin's actions), or that appears twice,
+    /// is read again on its own, so every plugin sees the request as it is.
+    async fn handle_batch(&self, items: &[&OutboxItem]) -> Vec<Result<(), HandlerError>> {
+        let ids: Vec<uuid::Uuid> = items
+            .iter()
+            .filter_map(|i| payload_of(i).ok().map(|p| p.request_id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let store = self.host.store();
+        let mut requests: HashMap<uuid::Uuid, RequestRecord> = HashMap::new();
+        let mut histories: HashMap<uuid::Uuid, Vec<EventRecord>> = HashMap::new();
+        if ids.len() > 1 {
+            match (store.requests_by_ids(&ids).await, store.histories(&ids, true).await) {
+                (Ok(r), Ok(h)) => {
+                    requests = r.into_iter().map(|r| (r.id, r)).collect();
+                    histories = h;
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::debug!(error = %e, "batch read failed; reading item by item");
+                }
+            }
+        }
+        let mut seen: HashSet<uuid::Uuid> = HashSet::new();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let preloaded = payload_of(item).ok().and_then(|p| {
+                if !seen.insert(p.request_id) {
+                    return None;
+                }
+                let r = requests.remove(&p.request_id)?;
+                if r.jurisdiction_id != item.jurisdiction_id {
+                    return None;
+                }
+                Some((r, histories.remove(&p.request_id).unwrap_or_default()))
+            });
+            out.push(self.deliver(item, preloaded).await);
+        }
+        out
     }
 }

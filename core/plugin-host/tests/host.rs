@@ -384,6 +384,52 @@ both_databases!(on_event_posts_notes_and_failures_are_retried, |db: TestDb| asyn
     assert_eq!(seen, Some(kv.request.id.to_string().into_bytes()));
 });
 
+both_databases!(a_batch_of_events_reaches_each_request_once, |db: TestDb| async move {
+    let s = store(&db).await;
+    let h = host(&s, quiet()).await;
+    install_public_works(&h).await;
+    let intake = intake_with(&s, &h);
+    let worker = OutboxWorker::new(s.clone(), clock(), intake.wake_handle(), WorkerConfig::default());
+    worker.register_prefix("plugin:", h.event_handler(intake.clone()));
+    let mut ids = Vec::new();
+    for (lat, long) in [(39.80, -89.62), (39.81, -89.63), (39.79, -89.61), (39.80, -89.64)] {
+        let done = submit(&intake, pothole(lat, long, "no")).await.unwrap();
+        ids.push((done.request.id, done.request.tracking_number.clone()));
+    }
+    // Every request's created and status-changed events wait together, so
+    // one claim hands the plugin a batch with two items per request.
+    for (id, _) in &ids {
+        intake
+            .change_status(
+                "springfield",
+                *id,
+                StatusChange {
+                    to: Status::ActionScheduled,
+                    public_note: None,
+                    internal_note: None,
+                },
+                Actor::system(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(worker.run_once().await, 8);
+    while worker.run_once().await > 0 {}
+    for (id, tracking) in &ids {
+        let notes: Vec<_> = s
+            .history(*id, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == townhall_domain::EventKind::PublicNote)
+            .collect();
+        assert_eq!(notes.len(), 1, "request {tracking}: {notes:?}");
+        assert_eq!(notes[0].actor, Actor::plugin("public-works"));
+        assert!(notes[0].body.as_deref().unwrap().contains(tracking.as_str()));
+    }
+    assert_eq!(s.outbox_stats().await.unwrap().pending, 0);
+});
+
 both_databases!(other_processes_see_changes_within_a_second, |db: TestDb| async move {
     let s = store(&db).await;
     let config = HostConfig {
