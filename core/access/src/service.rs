@@ -654,7 +654,12 @@ impl AccessService {
         if row.revoked_at.is_some() {
             return Err(AuthError::RevokedApiKey);
         }
-        self.store.touch_api_key(row.id, self.clock.now()).await?;
+        // "Last used" is kept to the minute: most requests see a recent
+        // mark on the row just read and write nothing.
+        let now = self.clock.now();
+        if row.last_used_at.is_none_or(|t| t < now - chrono::Duration::minutes(1)) {
+            self.store.touch_api_key(row.id, now).await?;
+        }
         Ok(Principal::api_client(row.id, &row.name, row.scopes))
     }
 

@@ -99,6 +99,7 @@ impl Intake {
         channel: Channel,
         actor: Actor,
     ) -> Result<Submitted, IntakeError> {
+        let started = std::time::Instant::now();
         let jur = self.catalog.jurisdiction(jurisdiction).await?;
         let code = input.service_code.trim();
         if code.is_empty() {
@@ -109,6 +110,9 @@ impl Intake {
         let service = self.catalog.service(&jur.id, code).await?;
         let valid = intake::validate(&input, &service, jur.bounds.as_ref())?;
         let routing = self.route(&service, &valid, channel).await?;
+        let routed = std::time::Instant::now();
+        metrics::histogram!("townhall_intake_stage_seconds", "stage" => "validate_route")
+            .record(routed.duration_since(started).as_secs_f64());
 
         let now = self.clock.now();
         let calendar = jur.calendar();
@@ -145,6 +149,8 @@ impl Intake {
         );
         let has_outbox = !outbox.is_empty();
         let (request, _) = self.store.submit(new, created, outbox, now).await?;
+        metrics::histogram!("townhall_intake_stage_seconds", "stage" => "commit")
+            .record(routed.elapsed().as_secs_f64());
         if has_outbox {
             self.wake.notify_one();
         }

@@ -22,6 +22,10 @@ use townhall_plugin_host::{HostConfig, InstallRequest, PluginHost};
 use townhall_sdk::testing::MockHost;
 use townhall_store::{Department, Jurisdiction, Store, StoreOptions};
 
+/// The server binary's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1e6

@@ -108,14 +108,18 @@ type Preloaded = (RequestRecord, Vec<EventRecord>);
 impl PluginEvents {
     /// Tells the plugin about one item. `preloaded` is the request and its
     /// history when the batch already read them; otherwise they are read.
-    async fn deliver(&self, item: &OutboxItem, preloaded: Option<Preloaded>) -> Result<(), HandlerError> {
+    async fn deliver(
+        &self,
+        item: &OutboxItem,
+        payload: RequestEvent,
+        preloaded: Option<Preloaded>,
+    ) -> Result<(), HandlerError> {
         let Some(plugin_id) = item.consumer.strip_prefix("plugin:") else {
             return Err(HandlerError::permanent(format!(
                 "`{}` is not a plugin consumer",
                 item.consumer
             )));
         };
-        let payload = payload_of(item)?;
         let jurisdiction_id = item.jurisdiction_id.as_str();
         let store = self.host.store();
         let loaded = match self.host.runnable_now(jurisdiction_id, plugin_id).await {
@@ -219,7 +223,7 @@ fn payload_of(item: &OutboxItem) -> Result<RequestEvent, HandlerError> {
 #[async_trait]
 impl OutboxHandler for PluginEvents {
     async fn handle(&self, item: &OutboxItem) -> Result<(), HandlerError> {
-        self.deliver(item, None).await
+        self.deliver(item, payload_of(item)?, None).await
     }
 
     /// Reads the batch's requests and histories with two queries instead of
@@ -227,9 +231,10 @@ impl OutboxHandler for PluginEvents {
     /// already changed (through a plugin's actions), or that appears twice,
     /// is read again on its own, so every plugin sees the request as it is.
     async fn handle_batch(&self, items: &[&OutboxItem]) -> Vec<Result<(), HandlerError>> {
-        let ids: Vec<uuid::Uuid> = items
+        let payloads: Vec<Result<RequestEvent, HandlerError>> = items.iter().map(|i| payload_of(i)).collect();
+        let ids: Vec<uuid::Uuid> = payloads
             .iter()
-            .filter_map(|i| payload_of(i).ok().map(|p| p.request_id))
+            .filter_map(|p| p.as_ref().ok().map(|p| p.request_id))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -249,18 +254,23 @@ impl OutboxHandler for PluginEvents {
         }
         let mut seen: HashSet<uuid::Uuid> = HashSet::new();
         let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let preloaded = payload_of(item).ok().and_then(|p| {
-                if !seen.insert(p.request_id) {
-                    return None;
+        for (item, payload) in items.iter().zip(payloads) {
+            let payload = match payload {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
                 }
-                let r = requests.remove(&p.request_id)?;
-                if r.jurisdiction_id != item.jurisdiction_id {
-                    return None;
-                }
-                Some((r, histories.remove(&p.request_id).unwrap_or_default()))
-            });
-            out.push(self.deliver(item, preloaded).await);
+            };
+            let preloaded = if seen.insert(payload.request_id) {
+                requests
+                    .remove(&payload.request_id)
+                    .filter(|r| r.jurisdiction_id == item.jurisdiction_id)
+                    .map(|r| (r, histories.remove(&payload.request_id).unwrap_or_default()))
+            } else {
+                None
+            };
+            out.push(self.deliver(item, payload, preloaded).await);
         }
         out
     }

@@ -151,6 +151,22 @@ async fn submit(i: &Intake, input: IntakeInput) -> Result<townhall_intake::Submi
     i.submit(None, input, Channel::Web, Actor::reporter()).await
 }
 
+/// Moves a request to `action_scheduled`, as a supervisor would.
+async fn schedule(i: &Intake, id: uuid::Uuid) {
+    i.change_status(
+        "springfield",
+        id,
+        StatusChange {
+            to: Status::ActionScheduled,
+            public_note: None,
+            internal_note: None,
+        },
+        Actor::system(),
+    )
+    .await
+    .unwrap();
+}
+
 fn fault_kind(r: Result<townhall_intake::Submitted, IntakeError>) -> FaultKind {
     match r {
         Err(IntakeError::Plugin(f)) => f.kind,
@@ -329,19 +345,7 @@ both_databases!(on_event_posts_notes_and_failures_are_retried, |db: TestDb| asyn
 
     let done = submit(&intake, pothole(39.80, -89.62, "no")).await.unwrap();
     let id = done.request.id;
-    intake
-        .change_status(
-            "springfield",
-            id,
-            StatusChange {
-                to: Status::ActionScheduled,
-                public_note: None,
-                internal_note: None,
-            },
-            Actor::system(),
-        )
-        .await
-        .unwrap();
+    schedule(&intake, id).await;
     // created + status_changed, then the plugin's own note_added.
     for _ in 0..3 {
         worker.run_once().await;
@@ -399,19 +403,7 @@ both_databases!(a_batch_of_events_reaches_each_request_once, |db: TestDb| async 
     // Every request's created and status-changed events wait together, so
     // one claim hands the plugin a batch with two items per request.
     for (id, _) in &ids {
-        intake
-            .change_status(
-                "springfield",
-                *id,
-                StatusChange {
-                    to: Status::ActionScheduled,
-                    public_note: None,
-                    internal_note: None,
-                },
-                Actor::system(),
-            )
-            .await
-            .unwrap();
+        schedule(&intake, *id).await;
     }
     assert_eq!(worker.run_once().await, 8);
     while worker.run_once().await > 0 {}

@@ -58,6 +58,10 @@ struct Wrk {
     errors: u64,
 }
 
+/// The server binary's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn secs() -> u64 {
     std::env::var("OPEN311_BENCH_SECS")
         .ok()

@@ -209,6 +209,82 @@ both_databases!(
     }
 );
 
+both_databases!(
+    concurrent_submissions_commit_in_groups_exactly_as_returned,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        catalog(&s).await;
+        // Submitted all at once, they are committed in groups (one
+        // statement per group on PostgreSQL); one bad submission (a
+        // service that does not exist) fails alone.
+        let mut tasks = Vec::new();
+        for i in 0..40u32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let at = now() + Duration::microseconds(i64::from(i) * 1_001);
+                let mut new = new_request(if i == 17 { "no-such-service" } else { "pothole" }, 41.0, at);
+                new.intake.lat = Some(41.123_456_789_012_3 + f64::from(i) * 1e-9);
+                new.intake.description = Some(format!("Pothole \"{i}\" ✓ with a quote and a \\ backslash"));
+                new.intake.attributes = serde_json::Map::from_iter([
+                    ("size".to_owned(), json!("large")),
+                    ("depth".to_owned(), json!(3.25)),
+                    ("tags".to_owned(), json!(["a", {"b": null}])),
+                ]);
+                if i % 2 == 0 {
+                    new.intake.reporter = Reporter::default();
+                }
+                let mut created = NewEvent::new(EventKind::Created, Actor::reporter());
+                created.data = Some(json!({"channel": "web", "n": i}));
+                let outbox = vec![
+                    OutboxSpec {
+                        consumer: "search".into(),
+                        topic: "request.created".into(),
+                        payload: json!({"n": i}),
+                    },
+                    OutboxSpec {
+                        consumer: "plugin:x".into(),
+                        topic: "request.created".into(),
+                        payload: json!("text payload"),
+                    },
+                ];
+                (i, s.submit(new, created, outbox, at).await)
+            }));
+        }
+        let mut numbers = HashSet::new();
+        let mut ok = Vec::new();
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            if i == 17 {
+                assert!(r.is_err(), "a request for an unknown service was committed");
+                continue;
+            }
+            let (record, event) = r.unwrap();
+            assert!(numbers.insert(record.tracking_number.clone()));
+            ok.push((i, record, event));
+        }
+        assert_eq!(ok.len(), 39);
+        for (i, record, event) in &ok {
+            // What submit returned is exactly what was stored.
+            assert_eq!(&s.request("riverton", record.id).await.unwrap(), record);
+            assert_eq!(s.history(record.id, true).await.unwrap(), vec![event.clone()]);
+            assert_eq!(event.data, Some(json!({"channel": "web", "n": i})));
+            match record.reporter_id {
+                Some(c) => {
+                    assert_eq!(i % 2, 1);
+                    assert_eq!(s.contact(c).await.unwrap().email.as_deref(), Some("ana@example.org"));
+                }
+                None => assert_eq!(i % 2, 0),
+            }
+        }
+        // Every row is due once the last submission's time has passed.
+        let later = now() + Duration::seconds(1);
+        let claimed = s.claim_outbox("w1", 200, Duration::seconds(30), later).await.unwrap();
+        assert_eq!(claimed.len(), 78);
+        let texts = claimed.iter().filter(|c| c.payload == json!("text payload")).count();
+        assert_eq!(texts, 39);
+    }
+);
+
 both_databases!(batch_reads_match_the_one_by_one_reads, |db: TestDb| async move {
     let s = store(&db).await;
     catalog(&s).await;

@@ -107,12 +107,21 @@ pub async fn postgres() -> TestDb {
         .await
         .expect("create test database");
     let _ = db.close().await;
-    let admin_url = postgres_admin_url();
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
     TestDb {
-        url: format!("{base}/{name}"),
+        url: database_url(&postgres_admin_url(), &name),
         kind: Kind::Postgres,
         _dir: Some(std::sync::Arc::new(tempfile::tempdir().expect("temp dir"))),
+    }
+}
+
+/// `url` with its database replaced by `name`, keeping its options
+/// (`?sslmode=disable` and the like).
+fn database_url(url: &str, name: &str) -> String {
+    let (path, options) = url.split_once('?').map_or((url, None), |(p, o)| (p, Some(o)));
+    let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+    match options {
+        Some(o) => format!("{base}/{name}?{o}"),
+        None => format!("{base}/{name}"),
     }
 }
 
@@ -173,4 +182,21 @@ macro_rules! both_databases {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url;
+
+    #[test]
+    fn a_test_database_keeps_the_server_and_options() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@db/postgres?sslmode=disable&application_name=x", "t2"),
+            "postgres://u:p@db/t2?sslmode=disable&application_name=x"
+        );
+    }
 }

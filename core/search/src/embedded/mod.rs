@@ -172,6 +172,7 @@ impl TantivyBackend {
                 )),
                 e => e.into(),
             })?;
+        writer.set_merge_policy(writer::live_merge_policy());
         let shared = Arc::new(Shared {
             watermark: AtomicI64::new(meta.watermark.unwrap_or(i64::MIN)),
             complete: AtomicBool::new(meta.complete),

@@ -101,6 +101,18 @@ pub(crate) struct WriterThread {
     pending: u64,
 }
 
+/// How a live index merges. Live changes arrive as many small commits
+/// (one every `commit_interval` while requests come in); tantivy's default
+/// puts every segment under 10,000 documents in one level, so each merge
+/// rewrote the growing segment again with a handful of new ones (about a tenth of
+/// a busy server's CPU). From 100 documents up, segments of different sizes
+/// are different levels, so a document is rewritten a few times, not dozens.
+pub(crate) fn live_merge_policy() -> Box<LogMergePolicy> {
+    let mut policy = LogMergePolicy::default();
+    policy.set_min_layer_size(100);
+    Box::new(policy)
+}
+
 impl WriterThread {
     pub(crate) fn new(
         writer: IndexWriter<TantivyDocument>,
@@ -204,7 +216,7 @@ impl WriterThread {
                     self.meta.complete = true;
                     let r = self.commit(&mut last_commit);
                     dirty = r.is_err();
-                    self.writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+                    self.writer.set_merge_policy(live_merge_policy());
                     if r.is_ok() {
                         self.merge_all();
                     }
