@@ -42,6 +42,7 @@ pub struct Intake {
     router: Option<Arc<dyn Router>>,
     consumers: Vec<String>,
     wake: Arc<Notify>,
+    activity: Arc<outbox::Activity>,
 }
 
 impl Intake {
@@ -53,6 +54,7 @@ impl Intake {
             router: None,
             consumers: Vec::new(),
             wake: Arc::new(Notify::new()),
+            activity: Arc::new(outbox::Activity::default()),
         }
     }
 
@@ -84,5 +86,11 @@ impl Intake {
     /// Signalled after every commit that enqueued outbox work.
     pub fn wake_handle(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// Counts submissions as they start; the outbox worker rests between
+    /// batches while it moves ([`outbox::OutboxWorker::yielding_to`]).
+    pub fn activity(&self) -> Arc<outbox::Activity> {
+        self.activity.clone()
     }
 }

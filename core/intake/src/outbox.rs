@@ -4,10 +4,17 @@
 //! for its consumer, and then completed, retried with exponential backoff,
 //! or — after `max_attempts` — set aside as dead with its last error. A
 //! failing handler never affects the change that enqueued the work.
+//!
+//! Intake comes first: while submissions keep arriving, the worker rests
+//! between batches ([`WorkerConfig::yield_factor`]), so after-commit work
+//! (search indexing, plugin reactions, notifications) does not take the CPU
+//! a resident's submission is waiting for. When intake is quiet, it runs
+//! flat out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Duration as ChronoDuration;
@@ -70,6 +77,28 @@ pub struct WorkerConfig {
     /// load, one claim and one completion then cover many changes instead
     /// of one each (both are writes, on SQLite through the one writer).
     pub gather: Duration,
+    /// While intake is busy (a submission started during the last batch),
+    /// rest this many times as long as the batch took before the next one:
+    /// after-commit work then takes at most 1 / (1 + factor) of the time
+    /// intake could use. 0 turns yielding off.
+    pub yield_factor: u32,
+    /// The longest rest between two batches.
+    pub max_rest: Duration,
+}
+
+/// Counts submissions as they start, for the worker to see whether intake
+/// is busy ([`OutboxWorker::yielding_to`]).
+#[derive(Debug, Default)]
+pub struct Activity(AtomicU64);
+
+impl Activity {
+    pub fn touch(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Default for WorkerConfig {
@@ -81,7 +110,20 @@ impl Default for WorkerConfig {
             max_attempts: 10,
             max_backoff: Duration::from_secs(3600),
             gather: Duration::from_millis(10),
+            yield_factor: 3,
+            max_rest: Duration::from_millis(250),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// How long to rest after a batch of `claimed` items that took `took`,
+    /// given whether intake was busy meanwhile.
+    pub fn rest_after(&self, claimed: usize, took: Duration, intake_busy: bool) -> Duration {
+        if claimed == 0 || !intake_busy {
+            return Duration::ZERO;
+        }
+        took.saturating_mul(self.yield_factor).min(self.max_rest)
     }
 }
 
@@ -95,6 +137,7 @@ pub struct OutboxWorker {
     config: WorkerConfig,
     exact: RwLock<HandlerMap>,
     prefixed: RwLock<Vec<(String, Arc<dyn OutboxHandler>)>>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl OutboxWorker {
@@ -107,7 +150,15 @@ impl OutboxWorker {
             config,
             exact: RwLock::new(HashMap::new()),
             prefixed: RwLock::new(Vec::new()),
+            activity: None,
         }
+    }
+
+    /// Yields to the intake whose submissions `activity` counts
+    /// ([`crate::Intake::activity`]).
+    pub fn yielding_to(mut self, activity: Arc<Activity>) -> Self {
+        self.activity = Some(activity);
+        self
     }
 
     /// Handles items whose consumer is exactly `consumer`.
@@ -227,7 +278,19 @@ impl OutboxWorker {
             if *shutdown.borrow() {
                 break;
             }
+            let seen = self.activity.as_ref().map(|a| a.count());
+            let started = Instant::now();
             let n = self.run_once().await;
+            let busy = matches!((&self.activity, seen), (Some(a), Some(seen)) if a.count() != seen);
+            let rest = self.config.rest_after(n, started.elapsed(), busy);
+            if !rest.is_zero() {
+                metrics::histogram!("townhall_outbox_rest_seconds").record(rest.as_secs_f64());
+                tokio::select! {
+                    _ = tokio::time::sleep(rest) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             if n as u64 >= self.config.batch {
                 continue;
             }
@@ -242,5 +305,36 @@ impl OutboxWorker {
             }
         }
         tracing::debug!("outbox worker stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rests_only_while_intake_is_busy_and_in_proportion_to_the_batch() {
+        let c = WorkerConfig::default();
+        let took = Duration::from_millis(8);
+        assert_eq!(c.rest_after(64, took, true), Duration::from_millis(24));
+        assert_eq!(c.rest_after(64, took, false), Duration::ZERO);
+        // Nothing claimed: nothing to make up for.
+        assert_eq!(c.rest_after(0, took, true), Duration::ZERO);
+        // Capped, so a slow batch does not stall the queue for long.
+        assert_eq!(c.rest_after(64, Duration::from_secs(2), true), c.max_rest);
+        let off = WorkerConfig {
+            yield_factor: 0,
+            ..WorkerConfig::default()
+        };
+        assert_eq!(off.rest_after(64, took, true), Duration::ZERO);
+    }
+
+    #[test]
+    fn activity_counts_every_touch() {
+        let a = Activity::default();
+        let before = a.count();
+        a.touch();
+        a.touch();
+        assert_eq!(a.count(), before + 2);
     }
 }

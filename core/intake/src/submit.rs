@@ -81,6 +81,7 @@ impl Intake {
         channel: Channel,
         actor: Actor,
     ) -> Result<Submitted, IntakeError> {
+        self.activity.touch();
         let result = self.submit_inner(jurisdiction, input, channel, actor).await;
         let outcome = match &result {
             Ok(_) => "accepted",

@@ -201,12 +201,15 @@ impl App {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut workers = Vec::new();
 
-        let worker = Arc::new(OutboxWorker::new(
-            store.clone(),
-            clock.clone(),
-            intake.wake_handle(),
-            WorkerConfig::default(),
-        ));
+        let worker = Arc::new(
+            OutboxWorker::new(
+                store.clone(),
+                clock.clone(),
+                intake.wake_handle(),
+                WorkerConfig::default(),
+            )
+            .yielding_to(intake.activity()),
+        );
         worker.register_prefix("plugin:", plugins.event_handler(intake.clone()));
         worker.register("notifications", Arc::new(Notifications::new(store.clone(), mailer)));
         worker.register(

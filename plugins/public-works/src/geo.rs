@@ -30,12 +30,20 @@ pub struct DistrictProperties {
 /// `FeatureCollection` whose `Polygon` or `MultiPolygon` contains the point.
 pub fn find_district(collection: &str, lat: f64, long: f64) -> Result<Option<DistrictProperties>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(collection);
-    let found = Collection { lat, long }.deserialize(&mut de)?;
+    let found = search(&mut de, lat, long)?;
     de.end()?;
+    Ok(found)
+}
+
+/// [`find_district`] on a deserializer positioned at the collection, so
+/// the districts can be searched while the configuration around them is
+/// read. The deserializer must lend out its text (`serde_json::from_str`).
+pub fn search<'de, D: Deserializer<'de>>(d: D, lat: f64, long: f64) -> Result<Option<DistrictProperties>, D::Error> {
+    let found = Collection { lat, long }.deserialize(d)?;
     match found {
-        Some(Hit(Some(raw))) => {
-            serde_json::from_str::<Option<DistrictProperties>>(raw.get()).map(|p| Some(p.unwrap_or_default()))
-        }
+        Some(Hit(Some(raw))) => serde_json::from_str::<Option<DistrictProperties>>(raw.get())
+            .map(|p| Some(p.unwrap_or_default()))
+            .map_err(de::Error::custom),
         Some(Hit(None)) => Ok(Some(DistrictProperties::default())),
         None => Ok(None),
     }

@@ -39,11 +39,11 @@ pub const UTILITIES: &str = "utilities";
 pub struct Config {
     /// District polygons, a GeoJSON FeatureCollection of `Polygon`s and
     /// `MultiPolygon`s; each feature's `properties` has `name` and `crews`
-    /// (department code → crew queue). Kept as text and searched when a
-    /// call needs it ([`district`]); if it turns out malformed, that is
-    /// logged and routing goes on as if no district matched.
+    /// (department code → crew queue). Searched when a call needs it
+    /// ([`district`]); if it turns out malformed, that is logged and
+    /// routing goes on as if no district matched.
     #[serde(default)]
-    pub districts: Option<Box<serde_json::value::RawValue>>,
+    pub districts: Option<Districts>,
     /// SLA per service code, in business days.
     #[serde(default)]
     pub sla_business_days: BTreeMap<String, u32>,
@@ -60,6 +60,35 @@ pub struct Config {
     /// `{tracking}` are replaced.
     #[serde(default)]
     pub scheduled_note: Option<String>,
+}
+
+/// The `districts` of a [`Config`], as read.
+#[derive(Debug, Clone)]
+pub enum Districts {
+    /// The GeoJSON text, searched on demand.
+    Text(Box<serde_json::value::RawValue>),
+    /// Searched for one location while the configuration was read
+    /// ([`Config::read`]): a call is about one intake, and every call runs
+    /// in a fresh instance, so reading the text once instead of twice
+    /// (keep it, then search it) is most of what a call costs.
+    Searched {
+        at: Location,
+        found: Option<geo::DistrictProperties>,
+    },
+}
+
+thread_local! {
+    /// Where [`Districts`] being deserialized should be searched, if anywhere.
+    static SEARCH_AT: std::cell::Cell<Option<Location>> = const { std::cell::Cell::new(None) };
+}
+
+impl<'de> Deserialize<'de> for Districts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match SEARCH_AT.with(std::cell::Cell::get) {
+            Some(at) => geo::search(d, at.lat, at.long).map(|found| Districts::Searched { at, found }),
+            None => Box::<serde_json::value::RawValue>::deserialize(d).map(Districts::Text),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -79,11 +108,34 @@ impl Default for Config {
     }
 }
 
-/// Parses the install's configuration. A configuration that does not
-/// parse is logged and replaced by the defaults, so a typo does not take
-/// intake down.
-pub fn load_config() -> Config {
-    match townhall_sdk::config::get::<Config>() {
+impl Config {
+    /// Parses a configuration; with `at`, the districts are searched for
+    /// that location in the same pass. Malformed districts do not make the
+    /// configuration invalid: they are kept as text, and [`district`] logs
+    /// the problem when it searches them.
+    pub fn read(text: &str, at: Option<Location>) -> Result<Config, serde_json::Error> {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                SEARCH_AT.with(|c| c.set(None));
+            }
+        }
+        if at.is_some() {
+            let _reset = Reset;
+            SEARCH_AT.with(|c| c.set(at));
+            if let Ok(c) = serde_json::from_str(text) {
+                return Ok(c);
+            }
+        }
+        serde_json::from_str(text)
+    }
+}
+
+/// Parses the install's configuration, searching the districts for `at`.
+/// A configuration that does not parse is logged and replaced by the
+/// defaults, so a typo does not take intake down.
+pub fn load_config(at: Option<Location>) -> Config {
+    match Config::read(&townhall_sdk::config::raw(), at) {
         Ok(c) => c,
         Err(e) => {
             log::error(
@@ -95,18 +147,19 @@ pub fn load_config() -> Config {
     }
 }
 
-/// Runs `f` with the configuration: parsed once per instance inside the
-/// component (validate and route share it), every time natively (each test
-/// installs its own mock host).
+/// Runs `f` with the configuration, its districts searched for `at`:
+/// parsed once per instance inside the component (validate and route of
+/// one intake share it), every time natively (each test installs its own
+/// mock host).
 #[cfg(target_arch = "wasm32")]
-fn with_config<R>(f: impl FnOnce(&Config) -> R) -> R {
+fn with_config<R>(at: Option<Location>, f: impl FnOnce(&Config) -> R) -> R {
     static CONFIG: OnceLock<Config> = OnceLock::new();
-    f(CONFIG.get_or_init(load_config))
+    f(CONFIG.get_or_init(|| load_config(at)))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn with_config<R>(f: impl FnOnce(&Config) -> R) -> R {
-    f(&load_config())
+fn with_config<R>(at: Option<Location>, f: impl FnOnce(&Config) -> R) -> R {
+    f(&load_config(at))
 }
 
 pub struct PublicWorks;
@@ -229,15 +282,15 @@ impl Department for PublicWorks {
     }
 
     fn validate(intake: &Intake) -> Result<(), Vec<FieldError>> {
-        with_config(|c| validate_with(c, intake))
+        with_config(intake.location, |c| validate_with(c, intake))
     }
 
     fn route(intake: &Intake, defaults: Routing) -> Routing {
-        with_config(|c| route_with(c, intake, defaults))
+        with_config(intake.location, |c| route_with(c, intake, defaults))
     }
 
     fn on_event(event: &Event) -> Vec<Action> {
-        with_config(|c| on_event_with(c, event))
+        with_config(None, |c| on_event_with(c, event))
     }
 }
 
@@ -324,8 +377,19 @@ pub fn validate_with(config: &Config, intake: &Intake) -> Result<(), Vec<FieldEr
 
 /// The district containing `loc`, if any (first match in file order).
 pub fn district(config: &Config, loc: Location) -> Option<geo::DistrictProperties> {
-    let districts = config.districts.as_ref()?;
-    match geo::find_district(districts.get(), loc.lat, loc.long) {
+    let found = match config.districts.as_ref()? {
+        Districts::Searched { at, found } if *at == loc => return found.clone(),
+        Districts::Text(text) => geo::find_district(text.get(), loc.lat, loc.long),
+        // Read for another location: read the text again.
+        Districts::Searched { .. } => match Config::read(&townhall_sdk::config::raw(), None) {
+            Ok(Config {
+                districts: Some(Districts::Text(text)),
+                ..
+            }) => geo::find_district(text.get(), loc.lat, loc.long),
+            _ => Ok(None),
+        },
+    };
+    match found {
         Ok(found) => found,
         Err(e) => {
             log::error(

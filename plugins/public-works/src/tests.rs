@@ -170,3 +170,83 @@ fn a_broken_configuration_falls_back_to_defaults() {
     assert_eq!(r.sla, Sla::BusinessDays(7));
     assert!(host.logs().iter().any(|l| l.level == Level::Error));
 }
+
+#[test]
+fn reading_the_configuration_for_a_location_finds_what_searching_it_later_finds() {
+    let text = include_str!("../demo-config.json");
+    let kept = Config::read(text, None).unwrap();
+    assert!(matches!(kept.districts, Some(Districts::Text(_))));
+    let host = demo();
+    let mut names = std::collections::BTreeSet::new();
+    for lat in [39.60, 39.70, 39.7017, 39.75, 39.7817, 39.80, 39.85, 39.95] {
+        for long in [-89.80, -89.7501, -89.70, -89.6501, -89.62, -89.5501, -89.50] {
+            let at = Location { lat, long };
+            let read = Config::read(text, Some(at)).unwrap();
+            let Some(Districts::Searched { at: searched_at, found }) = &read.districts else {
+                panic!("districts not searched while reading: {:?}", read.districts);
+            };
+            assert_eq!(*searched_at, at);
+            let later = host.run(|| district(&kept, at));
+            assert_eq!(*found, later, "at {lat},{long}");
+            assert_eq!(host.run(|| district(&read, at)), later);
+            names.insert(later.map_or_else(|| "none".to_owned(), |d| d.name));
+            assert_eq!(read.sla_business_days, kept.sla_business_days);
+            assert_eq!(read.default_crews, kept.default_crews);
+            assert_eq!(read.scheduled_note, kept.scheduled_note);
+        }
+    }
+    // Every ward and the outside were among the points.
+    assert_eq!(names.len(), 5, "{names:?}");
+    // Asked about another location than it was read for, it reads the
+    // text again instead of answering for the wrong place.
+    let read = Config::read(
+        text,
+        Some(Location {
+            lat: 39.80,
+            long: -89.62,
+        }),
+    )
+    .unwrap();
+    let elsewhere = Location {
+        lat: 39.75,
+        long: -89.70,
+    };
+    assert_eq!(
+        host.run(|| district(&read, elsewhere)).map(|d| d.name),
+        Some("Ward 3 - Southwest".to_owned())
+    );
+}
+
+#[test]
+fn malformed_districts_leave_the_rest_of_the_configuration_working() {
+    let config = serde_json::json!({
+        "districts": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": "A"}, "geometry": {"type": "Polygon", "coordinates": "oops"}}
+        ]},
+        "default_crews": {"public-works": "streets-dispatch"},
+        "sla_business_days": {"pothole": 4}
+    });
+    let at = Location {
+        lat: 39.80,
+        long: -89.62,
+    };
+    let read = Config::read(&config.to_string(), Some(at)).unwrap();
+    assert!(matches!(read.districts, Some(Districts::Text(_))));
+    let host = MockHost::new().config(config);
+    let r = host.route::<PublicWorks>(&pothole(at.lat, at.long), defaults());
+    assert_eq!(r.queue.as_deref(), Some("streets-dispatch"));
+    assert_eq!(r.sla, Sla::BusinessDays(4));
+    assert!(
+        host.logs().iter().any(|l| l.message.starts_with("invalid districts")),
+        "{:?}",
+        host.logs()
+    );
+    // A configuration that is wrong outside the districts is still refused.
+    assert!(Config::read(r#"{"sla_business_days": {"pothole": 4}, "typo": 1}"#, Some(at)).is_err());
+    assert!(
+        Config::read(r#"{"districts": null}"#, Some(at))
+            .unwrap()
+            .districts
+            .is_none()
+    );
+}
