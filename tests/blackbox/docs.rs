@@ -9,7 +9,8 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         if p.is_dir() {
             if !matches!(
                 p.file_name().and_then(|n| n.to_str()),
-                Some("target" | "tests" | "benches" | "test-components")
+                // third_party: vendored crates, not our codes.
+                Some("target" | "tests" | "benches" | "test-components" | "third_party")
             ) {
                 rust_files(&p, out);
             }
