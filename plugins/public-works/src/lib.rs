@@ -68,9 +68,9 @@ pub enum Districts {
     /// The GeoJSON text, searched on demand.
     Text(Box<serde_json::value::RawValue>),
     /// Searched for one location while the configuration was read
-    /// ([`Config::read`]): a call is about one intake, and every call runs
-    /// in a fresh instance, so reading the text once instead of twice
-    /// (keep it, then search it) is most of what a call costs.
+    /// ([`Config::read`]): a call is about one intake and runs in a fresh
+    /// instance, so the text is read once instead of twice (keep it, then
+    /// search it).
     Searched {
         at: Location,
         found: Option<geo::DistrictProperties>,
