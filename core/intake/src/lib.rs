@@ -14,6 +14,7 @@
 //! it (the API checks that first); read the wall clock except through its
 //! [`townhall_domain::clock::Clock`].
 
+pub mod background;
 mod catalog;
 mod error;
 pub mod events;

@@ -24,7 +24,7 @@ use townhall_store::{Actor, ActorKind, EventRecord, OutboxItem, OutboxSpec, Requ
 use crate::bindings::v0_1_0::exports::townhall::plugin::department as d;
 use crate::bindings::v0_1_0::townhall::plugin::types as t;
 use crate::state::Hook;
-use crate::{PluginHost, convert, runtime};
+use crate::{Lane, PluginHost, convert, runtime};
 
 /// At most this many actions are applied per event.
 pub const MAX_ACTIONS: usize = 20;
@@ -189,7 +189,9 @@ impl PluginEvents {
         let started = Instant::now();
         let outcome = self
             .host
-            .run_blocking(&loaded, move |l| runtime::on_event(&l.pre, &l.ctx, &event))
+            .run_blocking(Lane::Background, &loaded, move |l| {
+                runtime::on_event(&l.pre, &l.ctx, &event)
+            })
             .await;
         metrics::histogram!("townhall_plugin_call_seconds", "plugin" => plugin_id.to_owned(), "hook" => "on_event")
             .record(started.elapsed().as_secs_f64());

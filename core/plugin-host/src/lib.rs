@@ -10,7 +10,8 @@
 //! revoke, enable, disable, uninstall, faults).
 //!
 //! Every call gets a fresh instance bounded in CPU (epoch deadline), memory
-//! (limiter), output size and host-call time, runs on a blocking thread,
+//! (limiter), output size and host-call time, runs on a blocking thread
+//! (`on-event` on a lowered one, so reactions yield the CPU to intake),
 //! and fails only ever as a [`PluginFault`]; repeated faults disable the
 //! plugin. Installs live in the database: a host notices changes made by
 //! another process (the CLI, another replica) within `sync_interval_ms`.
@@ -47,6 +48,7 @@ use townhall_domain::clock::Clock;
 use townhall_domain::intake::{Channel, ValidIntake};
 use townhall_domain::routing::Routing;
 use townhall_domain::service::ServiceDefinition;
+use townhall_intake::background::BackgroundPool;
 use townhall_intake::{FaultKind, PluginFault, RouteError, Router};
 use townhall_store::{PluginFaultRecord, PluginInstall, PluginUpdate, Secrets, Store, StoreError};
 use wasmtime::Engine;
@@ -88,7 +90,20 @@ struct Inner {
     seen_revision: Mutex<Option<i64>>,
     sync_lock: tokio::sync::Mutex<()>,
     slots: Arc<Semaphore>,
+    /// Where `on-event` runs: a lowered thread, so after-commit reactions
+    /// yield the CPU to intake (validate and route run on tokio's blocking
+    /// pool at normal priority).
+    background: BackgroundPool,
     recent_faults: Mutex<HashMap<Key, VecDeque<Instant>>>,
+}
+
+/// Which threads a plugin call runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// A resident is waiting (validate and route): tokio's blocking pool.
+    Intake,
+    /// After-commit work (`on-event`): the host's lowered thread.
+    Background,
 }
 
 /// The plugin host. Cheap to clone (shared state).
@@ -200,8 +215,11 @@ impl PluginHost {
             .user_agent("townhall-plugin-host")
             .build()
             .map_err(|e| PluginError::Io(format!("cannot build HTTP client: {e}")))?;
+        let background = BackgroundPool::new("plugin-events", 1)
+            .map_err(|e| PluginError::Io(format!("cannot start the plugin event thread: {e}")))?;
         let host = PluginHost {
             inner: Arc::new(Inner {
+                background,
                 slots: Arc::new(Semaphore::new(
                     usize::try_from(config.max_instances.max(1)).unwrap_or(1),
                 )),
@@ -397,9 +415,12 @@ impl PluginHost {
         }
     }
 
-    /// Runs `f` on a blocking thread once an instance slot is free.
+    /// Runs `f` on a blocking thread once an instance slot is free: for
+    /// [`Lane::Intake`] on tokio's blocking pool, for [`Lane::Background`]
+    /// on the host's lowered thread.
     async fn run_blocking<R: Send + 'static>(
         &self,
+        lane: Lane,
         loaded: &Arc<Loaded>,
         f: impl FnOnce(&Loaded) -> Result<R, CallFault> + Send + 'static,
     ) -> Result<R, CallFault> {
@@ -419,12 +440,21 @@ impl PluginHost {
             .await
             .map_err(|_| unavailable("the plugin host is shutting down"))?;
         let l = loaded.clone();
-        tokio::task::spawn_blocking(move || {
+        let job = move || {
             let _permit = permit;
             f(&l)
-        })
-        .await
-        .map_err(|_| unavailable("the plugin call was aborted"))?
+        };
+        match lane {
+            Lane::Intake => tokio::task::spawn_blocking(job)
+                .await
+                .map_err(|_| unavailable("the plugin call was aborted"))?,
+            Lane::Background => self
+                .inner
+                .background
+                .run(job)
+                .await
+                .map_err(|_| unavailable("the plugin call was aborted"))?,
+        }
     }
 
     /// Records a fault: log, metric, fault log, and auto-disable after
@@ -1026,7 +1056,7 @@ impl Router for PluginHost {
         let wit_defaults = convert::routing_out(&defaults);
         let started = Instant::now();
         let outcome = self
-            .run_blocking(&loaded, move |l| {
+            .run_blocking(Lane::Intake, &loaded, move |l| {
                 runtime::validate_and_route(&l.pre, &l.ctx, &wit_intake, &wit_defaults)
             })
             .await;

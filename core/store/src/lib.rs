@@ -141,8 +141,11 @@ impl Store {
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
-                let reads = sqlite_options(opts, opts.max_connections.max(1));
-                let writes = sqlite_options(opts, 1);
+                let reads = sqlite_options(opts, opts.max_connections.max(1), false);
+                // The writer never checkpoints: copying the WAL back into the
+                // database (and its two fsyncs) would hold up every write
+                // queued behind it. `checkpoints` does it beside the writer.
+                let writes = sqlite_options(opts, 1, true);
                 // Open the writer first: it creates the file and switches it to WAL.
                 let write = Database::connect(writes).await?;
                 write.execute_unprepared("SELECT 1").await?;
@@ -161,14 +164,16 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Store {
-            inner: Arc::new(Inner {
-                read,
-                write,
-                backend,
-                sequences: Mutex::new(HashSet::new()),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            read,
+            write,
+            backend,
+            sequences: Mutex::new(HashSet::new()),
+        });
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoints(Arc::downgrade(&inner)));
+        }
+        Ok(Store { inner })
     }
 
     pub fn backend(&self) -> Backend {
@@ -258,6 +263,50 @@ impl Store {
     }
 }
 
+/// How often the WAL is copied back into an SQLite database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// A WAL this many pages long (about 400 MB) is worth a warning: a reader
+/// that never lets go keeps the checkpoints from finishing.
+const WAL_WARN_PAGES: i64 = 100_000;
+
+/// Checkpoints an SQLite database from a reading connection, beside the
+/// writer (which never does, see [`Store::connect`]), until the store is
+/// dropped. PASSIVE: it copies what no reader still needs and never waits
+/// for, or holds up, the writer or the readers.
+async fn checkpoints(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let started = std::time::Instant::now();
+        let stmt = sea_orm::Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+        match inner.read.query_one_raw(stmt).await {
+            Ok(Some(row)) => {
+                // (busy, frames in the WAL, frames copied back)
+                let wal: i64 = row.try_get_by_index(1).unwrap_or(0);
+                let copied: i64 = row.try_get_by_index(2).unwrap_or(0);
+                if copied > 0 {
+                    metrics::histogram!("townhall_store_checkpoint_seconds").record(started.elapsed().as_secs_f64());
+                }
+                if wal > WAL_WARN_PAGES && !warned {
+                    tracing::warn!(
+                        pages = wal,
+                        copied,
+                        "the SQLite WAL keeps growing: a long read may be holding it"
+                    );
+                }
+                warned = wal > WAL_WARN_PAGES;
+            }
+            Ok(None) => {}
+            // Closed at shutdown, or busy: the next tick tries again.
+            Err(e) => tracing::debug!(error = %e, "SQLite checkpoint failed"),
+        }
+    }
+}
+
 fn pool_numbers(conn: &DatabaseConnection) -> (u32, u32) {
     match conn.get_database_backend() {
         DbBackend::Sqlite => {
@@ -271,7 +320,7 @@ fn pool_numbers(conn: &DatabaseConnection) -> (u32, u32) {
     }
 }
 
-fn sqlite_options(opts: &StoreOptions, max: u32) -> ConnectOptions {
+fn sqlite_options(opts: &StoreOptions, max: u32, writer: bool) -> ConnectOptions {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let sync = match opts.sqlite_sync {
         SqliteSync::Normal => SqliteSynchronous::Normal,
@@ -283,11 +332,13 @@ fn sqlite_options(opts: &StoreOptions, max: u32) -> ConnectOptions {
         .acquire_timeout(opts.acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |s| {
-            s.create_if_missing(true)
+            let s = s
+                .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(sync)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(Duration::from_secs(10));
+            if writer { s.pragma("wal_autocheckpoint", "0") } else { s }
         });
     o
 }

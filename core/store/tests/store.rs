@@ -485,3 +485,43 @@ both_databases!(
         assert!(numbers.contains("2026-000040"));
     }
 );
+
+/// SQLite: the writer leaves checkpoints to the store's checkpointer, which
+/// copies the WAL back into the database file beside it (every 500 ms).
+#[tokio::test]
+async fn sqlite_wal_is_copied_back_beside_the_writer() {
+    let db = townhall_testkit::sqlite().await;
+    let s = store(&db).await;
+    catalog(&s).await;
+    for i in 0..300 {
+        submit(&s, "pothole", 39.8, now() + Duration::seconds(i)).await;
+    }
+    // Three of the checkpointer's ticks, and nothing writing meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let file = db.data_dir().unwrap().join("townhall.db");
+    let on_disk = std::fs::metadata(&file).unwrap().len();
+    let probe = Database::connect(db.url.as_str()).await.unwrap();
+    let number = |sql: &'static str| {
+        let probe = &probe;
+        async move {
+            let row = probe
+                .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let pages = number("PRAGMA page_count").await;
+    let page_size = number("PRAGMA page_size").await;
+    // Everything the 300 submissions wrote is in the database file itself,
+    // not only in the WAL (which is where it would still be: the writer
+    // does not checkpoint, and the data is under SQLite's 1000-page
+    // automatic checkpoint anyway).
+    assert!(pages > 50, "the submissions wrote only {pages} pages");
+    assert_eq!(
+        on_disk,
+        u64::try_from(pages * page_size).unwrap(),
+        "the database file is {on_disk} bytes; its {pages} pages of {page_size} are not all checkpointed"
+    );
+}

@@ -5,7 +5,9 @@
 //! directory is wiped and a new, empty index is created, and
 //! [`needs_rebuild`](crate::SearchIndex::needs_rebuild) says so until a
 //! rebuild from the database finishes. One dedicated thread writes
-//! ([`writer`]); searches run on tokio's blocking pool.
+//! ([`writer`]); it and tantivy's indexing and merge threads run at lower
+//! CPU priority ([`townhall_intake::background`]), so indexing yields to
+//! intake. Searches run on tokio's blocking pool at normal priority.
 //!
 //! **Must never:** write from more than one thread, block an async worker,
 //! or delete anything outside its own versioned directory.
@@ -34,6 +36,8 @@ use crate::document::SearchDocument;
 use crate::error::SearchError;
 use crate::query::Plan;
 use crate::text;
+
+use townhall_intake::background;
 
 use self::schema::{Fields, SCHEMA_VERSION};
 use self::writer::{CommitMeta, Op, Shared, WriterThread};
@@ -163,15 +167,20 @@ impl TantivyBackend {
         let meta = if rebuilt { CommitMeta::default() } else { meta };
         let threads = opts.writer_threads.max(1);
         let memory = opts.writer_memory_bytes.max(threads * (16 << 20));
-        let writer = index
-            .writer_with_num_threads::<TantivyDocument>(threads, memory)
-            .map_err(|e| match e {
-                tantivy::TantivyError::LockFailure(..) => SearchError::Unavailable(format!(
-                    "another process is writing the search index in {}",
-                    dir.display()
-                )),
-                e => e.into(),
-            })?;
+        // Created on a lowered thread: tantivy's indexing and merge threads
+        // inherit its priority, so indexing yields the CPU to intake.
+        let for_writer = index.clone();
+        let writer = background::on_lowered_thread("search-writer-start", move || {
+            for_writer.writer_with_num_threads::<TantivyDocument>(threads, memory)
+        })
+        .map_err(|e| SearchError::Engine(format!("cannot start the search writer: {e}")))?
+        .map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => SearchError::Unavailable(format!(
+                "another process is writing the search index in {}",
+                dir.display()
+            )),
+            e => e.into(),
+        })?;
         writer.set_merge_policy(writer::live_merge_policy());
         let shared = Arc::new(Shared {
             watermark: AtomicI64::new(meta.watermark.unwrap_or(i64::MIN)),
@@ -188,7 +197,10 @@ impl TantivyBackend {
         );
         let handle = std::thread::Builder::new()
             .name("search-writer".into())
-            .spawn(move || thread.run(rx))
+            .spawn(move || {
+                background::lower_this_thread();
+                thread.run(rx)
+            })
             .map_err(|e| SearchError::Engine(format!("cannot start the search writer: {e}")))?;
         Ok(TantivyBackend {
             dir: dir.clone(),
