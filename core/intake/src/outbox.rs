@@ -84,7 +84,20 @@ pub struct WorkerConfig {
     pub yield_factor: u32,
     /// The longest rest between two batches.
     pub max_rest: Duration,
+    /// How long finished (done) items are kept before they are deleted;
+    /// `None` keeps them forever. Dead items are always kept.
+    pub keep_done: Option<Duration>,
+    /// How often the worker deletes finished items older than
+    /// `keep_done`, when it has nothing else to do.
+    pub purge_every: Duration,
 }
+
+/// Rows deleted per statement when finished work is purged.
+const PURGE_BATCH: u64 = 1_000;
+/// At most this many purge statements per purge, so an old backlog of
+/// finished work goes over several idle moments instead of holding the
+/// worker.
+const PURGE_MAX_BATCHES: usize = 100;
 
 /// Counts submissions as they start, for the worker to see whether intake
 /// is busy ([`OutboxWorker::yielding_to`]).
@@ -112,6 +125,8 @@ impl Default for WorkerConfig {
             gather: Duration::from_millis(10),
             yield_factor: 3,
             max_rest: Duration::from_millis(250),
+            keep_done: Some(Duration::from_secs(7 * 24 * 3600)),
+            purge_every: Duration::from_secs(600),
         }
     }
 }
@@ -272,8 +287,46 @@ impl OutboxWorker {
         items.len()
     }
 
+    /// Deletes finished items older than [`WorkerConfig::keep_done`], in
+    /// batches, stopping early when intake gets busy. Returns how many went.
+    pub async fn purge_done(&self) -> u64 {
+        let Some(keep) = self.config.keep_done else {
+            return 0;
+        };
+        let Ok(keep) = ChronoDuration::from_std(keep) else {
+            return 0;
+        };
+        let before = self.clock.now() - keep;
+        let mut purged = 0;
+        for _ in 0..PURGE_MAX_BATCHES {
+            let seen = self.activity.as_ref().map(|a| a.count());
+            match self.store.purge_outbox_done(before, PURGE_BATCH).await {
+                Ok(n) => {
+                    purged += n;
+                    metrics::counter!("townhall_outbox_purged_total").increment(n);
+                    if n < PURGE_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete finished outbox work");
+                    break;
+                }
+            }
+            if matches!((&self.activity, seen), (Some(a), Some(seen)) if a.count() != seen) {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::debug!(purged, "deleted finished outbox work");
+        }
+        purged
+    }
+
     /// Runs until `shutdown` turns true, finishing the batch in hand.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // The first idle moment after start purges, then every `purge_every`.
+        let mut next_purge = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -293,6 +346,10 @@ impl OutboxWorker {
             }
             if n as u64 >= self.config.batch {
                 continue;
+            }
+            if Instant::now() >= next_purge {
+                self.purge_done().await;
+                next_purge = Instant::now() + self.config.purge_every;
             }
             tokio::select! {
                 _ = self.wake.notified() => {

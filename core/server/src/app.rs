@@ -206,7 +206,11 @@ impl App {
                 store.clone(),
                 clock.clone(),
                 intake.wake_handle(),
-                WorkerConfig::default(),
+                WorkerConfig {
+                    keep_done: (config.database.outbox_keep_days > 0)
+                        .then(|| Duration::from_secs(u64::from(config.database.outbox_keep_days) * 24 * 3600)),
+                    ..WorkerConfig::default()
+                },
             )
             .yielding_to(intake.activity()),
         );

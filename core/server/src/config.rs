@@ -129,6 +129,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// SQLite durability: `normal` survives a process crash, `full` a power cut.
     pub sqlite_sync: townhall_store::SqliteSync,
+    /// Days a finished after-commit work item (outbox row) is kept before
+    /// it is deleted; 0 keeps them forever. Failed (dead) items are kept.
+    pub outbox_keep_days: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -137,6 +140,7 @@ impl Default for DatabaseConfig {
             url: SecretUrl::default(),
             max_connections: 16,
             sqlite_sync: townhall_store::SqliteSync::Normal,
+            outbox_keep_days: 7,
         }
     }
 }

@@ -118,6 +118,36 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes up to `limit` rows that finished (done) before `before`,
+    /// oldest first, and returns how many went. Dead rows stay: they wait
+    /// for someone to look at them. Pending and leased rows are never
+    /// touched. Run in small batches, so a backlog of finished work goes in
+    /// short transactions instead of one long one.
+    pub async fn purge_outbox_done(&self, before: DateTime<Utc>, limit: u64) -> Result<u64> {
+        let (sql, backend) = match self.backend() {
+            Backend::Postgres => (
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE done_at < $1 \
+                 ORDER BY id LIMIT $2)",
+                DbBackend::Postgres,
+            ),
+            Backend::Sqlite => (
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE done_at < ?1 \
+                 ORDER BY id LIMIT ?2)",
+                DbBackend::Sqlite,
+            ),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let r = self
+            .write()
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [before.into(), limit.into()],
+            ))
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Enqueues work not tied to a request change (e.g. a reindex request).
     pub async fn enqueue(&self, jurisdiction_id: &str, spec: &OutboxSpec, now: DateTime<Utc>) -> Result<()> {
         use sea_orm::ActiveValue::Set;

@@ -525,3 +525,62 @@ async fn sqlite_wal_is_copied_back_beside_the_writer() {
         "the database file is {on_disk} bytes; its {pages} pages of {page_size} are not all checkpointed"
     );
 }
+
+both_databases!(
+    purging_deletes_only_finished_work_older_than_the_cutoff,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        let spec = |n: i64| OutboxSpec {
+            consumer: "c".into(),
+            topic: "t".into(),
+            payload: json!({ "n": n }),
+        };
+        for n in 0..6 {
+            s.enqueue("riverton", &spec(n), now()).await.unwrap();
+        }
+        let claimed = s.claim_outbox("w1", 5, Duration::seconds(30), now()).await.unwrap();
+        assert_eq!(claimed.len(), 5);
+        // Three done, one dead, one leased and waiting for a retry, one never claimed.
+        let done: Vec<i64> = claimed[..3].iter().map(|c| c.id).collect();
+        s.complete_outbox_many(&done, now()).await.unwrap();
+        s.fail_outbox(claimed[3].id, "gave up", None, now()).await.unwrap();
+        s.fail_outbox(claimed[4].id, "later", Some(now() + Duration::hours(1)), now())
+            .await
+            .unwrap();
+        let conn = Database::connect(db.url.as_str()).await.unwrap();
+        let rows = || {
+            let conn = &conn;
+            async move {
+                let backend = conn.get_database_backend();
+                let row = conn
+                    .query_one_raw(sea_orm::Statement::from_string(backend, "SELECT COUNT(*) FROM outbox"))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        assert_eq!(rows().await, 6);
+        // Finished exactly at the cutoff is not older than it.
+        assert_eq!(s.purge_outbox_done(now(), 10).await.unwrap(), 0);
+        // In batches: two, then the last one, then nothing.
+        let later = now() + Duration::seconds(1);
+        assert_eq!(s.purge_outbox_done(later, 2).await.unwrap(), 2);
+        assert_eq!(rows().await, 4);
+        assert_eq!(s.purge_outbox_done(later, 2).await.unwrap(), 1);
+        assert_eq!(s.purge_outbox_done(later, 2).await.unwrap(), 0);
+        assert_eq!(rows().await, 3);
+        // What is left is the work that is not finished: nothing lost.
+        let stats = s.outbox_stats().await.unwrap();
+        assert_eq!((stats.pending, stats.dead), (2, 1));
+        let due = s
+            .claim_outbox("w2", 10, Duration::seconds(30), now() + Duration::hours(2))
+            .await
+            .unwrap();
+        let mut left: Vec<i64> = due.iter().map(|i| i.id).collect();
+        left.sort_unstable();
+        assert_eq!(left.len(), 2);
+        assert!(left.contains(&claimed[4].id));
+        assert!(!left.iter().any(|id| done.contains(id)));
+    }
+);
