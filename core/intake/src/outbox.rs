@@ -293,10 +293,13 @@ impl OutboxWorker {
         let Some(keep) = self.config.keep_done else {
             return 0;
         };
-        let Ok(keep) = ChronoDuration::from_std(keep) else {
+        // A retention longer than the calendar reaches keeps everything.
+        let Some(before) = ChronoDuration::from_std(keep)
+            .ok()
+            .and_then(|keep| self.clock.now().checked_sub_signed(keep))
+        else {
             return 0;
         };
-        let before = self.clock.now() - keep;
         let mut purged = 0;
         for _ in 0..PURGE_MAX_BATCHES {
             let seen = self.activity.as_ref().map(|a| a.count());

@@ -85,8 +85,12 @@ both_databases!(finished_work_is_deleted_after_keep_done, |db: TestDb| async mov
     // New work arrives; the old finished work goes, and only it.
     clock.advance(chrono::Duration::seconds(1));
     store.enqueue("riverton", &spec(true), clock.now()).await.unwrap();
-    // A worker told to keep finished work forever deletes nothing.
+    // A worker told to keep finished work forever deletes nothing, and so
+    // does one given a retention longer than the calendar (the largest
+    // `outbox_keep_days`), without overflowing.
     assert_eq!(worker(None).purge_done().await, 0);
+    let longest = Duration::from_secs(u64::from(u32::MAX) * 24 * 3600);
+    assert_eq!(worker(Some(longest)).purge_done().await, 0);
     assert_eq!(rows(&db).await, 5);
     assert_eq!(w.purge_done().await, 3);
     assert_eq!(rows(&db).await, 2);
