@@ -31,6 +31,7 @@ pub use open311::{PendingSubmission, PublicPhoto, SubmissionState};
 pub use outbox::OutboxStats;
 pub use people::User;
 pub use plugins::{PluginFaultRecord, PluginInstall, PluginUpdate, Secrets};
+mod pg_group;
 mod requests;
 
 use std::collections::HashSet;

@@ -292,7 +292,7 @@ impl Store {
             .map(|p| ((p.new, p.created, p.outbox), (p.reply, p.now)))
             .unzip();
         if inputs.len() > 1 {
-            match self.submit_batch(inputs.clone(), now).await {
+            match self.submit_batch(&inputs, now).await {
                 Ok(results) => {
                     metrics::histogram!("townhall_store_group_commit_seconds").record(started.elapsed().as_secs_f64());
                     for ((reply, _), r) in replies.into_iter().zip(results) {
@@ -306,10 +306,13 @@ impl Store {
             }
         }
         for (input, (reply, at)) in inputs.into_iter().zip(replies) {
-            let r = self.submit_batch(vec![input], at).await.and_then(|mut v| {
-                v.pop()
-                    .ok_or_else(|| StoreError::Corrupt("submit lost its request".into()))
-            });
+            let r = self
+                .submit_batch(std::slice::from_ref(&input), at)
+                .await
+                .and_then(|mut v| {
+                    v.pop()
+                        .ok_or_else(|| StoreError::Corrupt("submit lost its request".into()))
+                });
             let _ = reply.send(r);
         }
     }
@@ -369,7 +372,7 @@ impl Store {
     /// outbox rows) in one transaction, with one multi-row insert per table.
     async fn submit_batch(
         &self,
-        batch: Vec<(NewRequest, NewEvent, Vec<OutboxSpec>)>,
+        batch: &[(NewRequest, NewEvent, Vec<OutboxSpec>)],
         now: DateTime<Utc>,
     ) -> Result<Vec<(RequestRecord, EventRecord)>> {
         // SQLite's counters are rows, taken in the insert's transaction;
@@ -406,7 +409,7 @@ impl Store {
         let mut events = Vec::with_capacity(batch.len());
         let mut outboxes = Vec::new();
         let mut out = Vec::with_capacity(batch.len());
-        for ((new, created, outbox_rows), number) in batch.into_iter().zip(numbers) {
+        for ((new, created, outbox_rows), number) in batch.iter().zip(numbers) {
             let tracking_number = number.ok_or_else(|| StoreError::Corrupt("no tracking number".into()))?;
             let intake = &new.intake;
             let reporter_id = if intake.reporter.is_empty() {
@@ -463,7 +466,7 @@ impl Store {
             events.push(event_model(
                 record.id,
                 &record.jurisdiction_id,
-                &created,
+                created,
                 new.requested_at,
             ));
             outboxes.extend(
@@ -486,9 +489,7 @@ impl Store {
             out.push((record, event));
         }
         let Some(txn) = txn else {
-            self.write()
-                .execute_raw(pg_group_insert(&contacts, &requests, &events, &outboxes)?)
-                .await?;
+            crate::pg_group::insert_group(self.write(), &contacts, &requests, &events, &outboxes).await?;
             return Ok(out);
         };
         if !contacts.is_empty() {
@@ -923,111 +924,6 @@ fn pg_by_ids(table: &str, ids: &[Uuid]) -> Statement {
         ),
         [uuid_list(ids)],
     )
-}
-
-/// A group's rows for PostgreSQL as one statement, committed on its own:
-/// each table's rows travel as one JSON array that
-/// `json_populate_recordset` turns back into rows of that table, so the
-/// statement is the same text (prepared once per connection) for any
-/// number of rows, and a group costs one round trip instead of a
-/// transaction of six. Foreign keys are checked at the end of the
-/// statement, so contacts, requests and their events go in together.
-fn pg_group_insert(
-    contacts: &[contact::ActiveModel],
-    requests: &[request::ActiveModel],
-    events: &[event::ActiveModel],
-    outboxes: &[outbox::ActiveModel],
-) -> Result<Statement> {
-    static SQL: OnceLock<String> = OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let parts = [
-            pg_insert_from_json::<contact::Entity>(1, &[]),
-            pg_insert_from_json::<request::Entity>(2, &[]),
-            pg_insert_from_json::<event::Entity>(3, &[]),
-            // The outbox id is the table's own serial.
-            pg_insert_from_json::<outbox::Entity>(4, &["id"]),
-        ];
-        let ctes = parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("t{i} AS ({p})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("WITH {ctes} SELECT 1")
-    });
-    Ok(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql.as_str(),
-        [
-            rows_as_json(contacts)?.into(),
-            rows_as_json(requests)?.into(),
-            rows_as_json(events)?.into(),
-            rows_as_json(outboxes)?.into(),
-        ],
-    ))
-}
-
-/// `INSERT INTO table (columns) SELECT columns FROM json_populate_recordset(…, $param)`
-/// for every column of `E` but `skip`.
-fn pg_insert_from_json<E: EntityTrait>(param: usize, skip: &[&str]) -> String {
-    use sea_orm::{IdenStatic, Iterable};
-    let table = E::default().table_name().to_owned();
-    let columns = E::Column::iter()
-        .map(|c| c.as_str().to_owned())
-        .filter(|c| !skip.contains(&c.as_str()))
-        .map(|c| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT INTO {table} ({columns}) SELECT {columns} \
-         FROM json_populate_recordset(NULL::{table}, ${param}::json)"
-    )
-}
-
-/// The rows as a JSON array of objects keyed by column name (columns left
-/// unset are absent, so they are NULL).
-fn rows_as_json<A: ActiveModelTrait>(rows: &[A]) -> Result<String> {
-    use sea_orm::{IdenStatic, Iterable};
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut obj = serde_json::Map::new();
-        for c in <A::Entity as EntityTrait>::Column::iter() {
-            if let Some(v) = row.get(c).into_value() {
-                obj.insert(c.as_str().to_owned(), json_of(v)?);
-            }
-        }
-        out.push(Value::Object(obj));
-    }
-    serde_json::to_string(&out).map_err(|e| StoreError::Corrupt(format!("a row as JSON: {e}")))
-}
-
-/// A column value as PostgreSQL's JSON-to-row conversion reads it back
-/// exactly: timestamps to the microsecond (what the column keeps), ids as
-/// text, JSON columns as themselves.
-fn json_of(v: sea_orm::Value) -> Result<Value> {
-    use sea_orm::Value as V;
-    Ok(match v {
-        V::Bool(b) => b.map_or(Value::Null, Value::Bool),
-        V::Int(i) => i.map_or(Value::Null, Value::from),
-        V::BigInt(i) => i.map_or(Value::Null, Value::from),
-        V::Double(d) => match d {
-            None => Value::Null,
-            Some(d) => serde_json::Number::from_f64(d)
-                .map(Value::Number)
-                .ok_or_else(|| StoreError::Corrupt(format!("{d} is not a number a row can hold")))?,
-        },
-        V::String(s) => s.map_or(Value::Null, Value::String),
-        V::Uuid(u) => u.map_or(Value::Null, |u| Value::String(u.to_string())),
-        V::ChronoDateTimeUtc(t) => t.map_or(Value::Null, |t| {
-            Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        }),
-        V::Json(j) => j.map_or(Value::Null, |j| *j),
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "no JSON form for the column value {other:?}"
-            )));
-        }
-    })
 }
 
 fn request_model(r: &RequestRecord) -> request::ActiveModel {
