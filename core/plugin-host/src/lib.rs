@@ -387,13 +387,16 @@ impl PluginHost {
 
     /// Like [`Self::runnable`], but when the install is missing or disabled
     /// here, first catches up with the database: another process (the CLI,
-    /// another replica) may have changed it since the last sync.
+    /// another replica) may have changed it since the last sync. Looks
+    /// again whether or not this call's sync changed anything: the periodic
+    /// sync may have been loading the install meanwhile (its lock held
+    /// this one back), and then finds nothing new to do itself.
     async fn runnable_now(&self, jurisdiction_id: &str, plugin_id: &str) -> Result<Arc<Loaded>, PluginFault> {
         match self.runnable(jurisdiction_id, plugin_id) {
             Ok(l) => Ok(l),
             Err(first) => match self.sync().await {
-                Ok(true) => self.runnable(jurisdiction_id, plugin_id),
-                _ => Err(first),
+                Ok(_) => self.runnable(jurisdiction_id, plugin_id),
+                Err(_) => Err(first),
             },
         }
     }
