@@ -714,6 +714,8 @@ async fn bench(kind: Kind, rows: u64) {
         .unwrap();
     let post = post_requests(&app, &key).await;
     line("POST requests.json (plugin + transaction), c64", &post);
+    // A run whose answers were errors measured the error path, not intake.
+    assert_eq!(post.non_2xx + post.errors, 0, "the flat-out POST run had failures");
     println!(
         "  ratio POST / bare ceiling: {:.2} ({:.0} of {:.0} req/s)",
         post.rps / bare.rps,
