@@ -77,6 +77,35 @@ struct Loaded {
 
 type Key = (String, String);
 
+/// The first wait before loading an install again after it failed to load
+/// here; it doubles with each failure up to [`LOAD_RETRY_MAX`].
+const LOAD_RETRY_FIRST: chrono::Duration = chrono::Duration::seconds(1);
+const LOAD_RETRY_MAX: chrono::Duration = chrono::Duration::seconds(60);
+
+/// An install (at one revision) that could not be loaded on this server,
+/// and when [`PluginHost::sync`] tries it again.
+#[derive(Debug, Clone)]
+struct FailedLoad {
+    revision: i64,
+    attempts: u32,
+    retry_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl FailedLoad {
+    /// The record after one more failure of `revision` at `now`.
+    fn after(previous: Option<&FailedLoad>, revision: i64, now: chrono::DateTime<chrono::Utc>) -> FailedLoad {
+        let attempts = previous.filter(|f| f.revision == revision).map_or(0, |f| f.attempts) + 1;
+        let wait = (0..attempts.saturating_sub(1).min(16))
+            .fold(LOAD_RETRY_FIRST, |w, _| w * 2)
+            .min(LOAD_RETRY_MAX);
+        FailedLoad {
+            revision,
+            attempts,
+            retry_at: now + wait,
+        }
+    }
+}
+
 struct Inner {
     engine: Engine,
     linker: Linker<CallState>,
@@ -88,6 +117,10 @@ struct Inner {
     http: reqwest::Client,
     plugins: RwLock<HashMap<Key, Arc<Loaded>>>,
     seen_revision: Mutex<Option<i64>>,
+    /// Installs that failed to load here, tried again with backoff (a
+    /// failed read or compile must not leave a plugin unloaded until the
+    /// next change to any install).
+    failed_loads: Mutex<HashMap<Key, FailedLoad>>,
     sync_lock: tokio::sync::Mutex<()>,
     slots: Arc<Semaphore>,
     /// Where `on-event` runs: a lowered thread, so after-commit reactions
@@ -233,6 +266,7 @@ impl PluginHost {
                 http,
                 plugins: RwLock::new(HashMap::new()),
                 seen_revision: Mutex::new(None),
+                failed_loads: Mutex::new(HashMap::new()),
                 sync_lock: tokio::sync::Mutex::new(()),
                 recent_faults: Mutex::new(HashMap::new()),
             }),
@@ -319,15 +353,25 @@ impl PluginHost {
     /// Brings the loaded plugins in line with the database. Returns whether
     /// anything changed. Called by [`PluginHost::spawn_sync`] and after
     /// every local lifecycle operation.
+    ///
+    /// An install that fails to load (its component could not be read, or
+    /// does not compile here) is left out and tried again at a later sync,
+    /// after 1 s, then 2 s, 4 s… up to a minute between tries, until it
+    /// loads or changes.
     pub async fn sync(&self) -> Result<bool, PluginError> {
         let _guard = self.inner.sync_lock.lock().await;
         let revision = self.inner.store.plugin_revision().await?;
-        if self.inner.seen_revision.lock().ok().and_then(|g| *g) == Some(revision) {
+        let now = self.inner.clock.now();
+        let failed: HashMap<Key, FailedLoad> = self.inner.failed_loads.lock().map(|f| f.clone()).unwrap_or_default();
+        let new_revision = self.inner.seen_revision.lock().ok().and_then(|g| *g) != Some(revision);
+        if !new_revision && !failed.values().any(|f| f.retry_at <= now) {
             return Ok(false);
         }
         let installs = self.inner.store.plugin_installs(None).await?;
         let current: HashMap<Key, Arc<Loaded>> = self.inner.plugins.read().map(|m| m.clone()).unwrap_or_default();
         let mut next = HashMap::new();
+        let mut still_failing = HashMap::new();
+        let mut loaded_any = false;
         for install in installs {
             let key = (install.jurisdiction_id.clone(), install.plugin_id.clone());
             let loaded = match current.get(&key) {
@@ -337,24 +381,46 @@ impl PluginHost {
                     pre: l.pre.clone(),
                     install,
                 }),
-                _ => match self.load(install.clone()).await {
-                    Ok(l) => Arc::new(l),
-                    Err(e) => {
-                        tracing::error!(plugin = %key.1, jurisdiction = %key.0, error = %e, "cannot load plugin");
+                _ => {
+                    let before = failed.get(&key);
+                    if let Some(f) = before.filter(|f| f.revision == install.revision && f.retry_at > now) {
+                        still_failing.insert(key, f.clone());
                         continue;
                     }
-                },
+                    match self.load(install.clone()).await {
+                        Ok(l) => {
+                            loaded_any = true;
+                            Arc::new(l)
+                        }
+                        Err(e) => {
+                            let f = FailedLoad::after(before, install.revision, now);
+                            tracing::error!(
+                                plugin = %key.1,
+                                jurisdiction = %key.0,
+                                error = %e,
+                                attempts = f.attempts,
+                                retry_in_secs = (f.retry_at - now).num_seconds(),
+                                "cannot load plugin; will try again"
+                            );
+                            still_failing.insert(key, f);
+                            continue;
+                        }
+                    }
+                }
             };
             next.insert(key, loaded);
         }
         if let Ok(mut map) = self.inner.plugins.write() {
             *map = next;
         }
+        if let Ok(mut f) = self.inner.failed_loads.lock() {
+            *f = still_failing;
+        }
         if let Ok(mut seen) = self.inner.seen_revision.lock() {
             *seen = Some(revision);
         }
         tracing::debug!(revision, "plugin installs synced");
-        Ok(true)
+        Ok(new_revision || loaded_any)
     }
 
     /// Polls the database for plugin changes until `shutdown` turns true.
@@ -1101,6 +1167,23 @@ mod tests {
         assert!(!valid_id("-x"));
         assert!(valid_code("road-damage"));
         assert!(!valid_code("a b"));
+    }
+
+    #[test]
+    fn a_failed_load_waits_longer_each_time_up_to_a_minute() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+        let mut f = FailedLoad::after(None, 7, now);
+        let mut waits = vec![(f.retry_at - now).num_seconds()];
+        for _ in 0..7 {
+            f = FailedLoad::after(Some(&f), 7, now);
+            waits.push((f.retry_at - now).num_seconds());
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(f.attempts, 8);
+        // A new revision of the install starts over.
+        let fresh = FailedLoad::after(Some(&f), 8, now);
+        assert_eq!((fresh.attempts, (fresh.retry_at - now).num_seconds()), (1, 1));
     }
 }
 

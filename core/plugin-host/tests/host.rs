@@ -482,6 +482,49 @@ both_databases!(other_processes_see_changes_within_a_second, |db: TestDb| async 
     poller.await.unwrap();
 });
 
+both_databases!(a_plugin_that_failed_to_load_is_tried_again, |db: TestDb| async move {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let s = store(&db).await;
+    let admin = host(&s, quiet()).await;
+    install_public_works(&admin).await;
+    // Another server (no compiled cache) reads the component back damaged.
+    let raw = Database::connect(db.url.clone()).await.unwrap();
+    let set_data = |bytes: Vec<u8>| {
+        let backend = raw.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => "UPDATE plugin_components SET data = $1",
+            _ => "UPDATE plugin_components SET data = ?",
+        };
+        Statement::from_sql_and_values(backend, sql, [bytes.into()])
+    };
+    raw.execute_raw(set_data(b"not a component".to_vec())).await.unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 2, 15, 0, 0).unwrap();
+    let replica_clock = Arc::new(ManualClock::new(at));
+    let replica = PluginHost::new(s.clone(), None, replica_clock.clone(), quiet())
+        .await
+        .unwrap();
+    let intake = intake_with(&s, &replica);
+    assert_eq!(
+        fault_kind(submit(&intake, pothole(39.80, -89.62, "no")).await),
+        FaultKind::Unavailable
+    );
+    // The read is good again, but the next try is not due yet.
+    raw.execute_raw(set_data(std::fs::read(fx::PUBLIC_WORKS).unwrap()))
+        .await
+        .unwrap();
+    assert!(!replica.sync().await.unwrap(), "tried again before its time");
+    assert_eq!(
+        fault_kind(submit(&intake, pothole(39.80, -89.62, "no")).await),
+        FaultKind::Unavailable
+    );
+    // A second later the sync loads it, although no install changed.
+    replica_clock.advance(chrono::Duration::seconds(1));
+    assert!(replica.sync().await.unwrap(), "the failed install was not loaded again");
+    let done = submit(&intake, pothole(39.80, -89.62, "no")).await.unwrap();
+    assert_eq!(done.request.queue.as_deref(), Some("streets-northeast"));
+    assert_eq!(done.request.department_code.as_deref(), Some("public-works"));
+});
+
 both_databases!(signatures_versions_and_upgrades, |db: TestDb| async move {
     let s = store(&db).await;
     let secret = [42u8; 32];
