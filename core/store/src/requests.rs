@@ -50,8 +50,13 @@ struct Pending {
 /// How many group commits may be in flight at once on PostgreSQL. SQLite
 /// has one writer connection, so one; PostgreSQL commits concurrent
 /// transactions side by side (and flushes their WAL together), so a group
-/// does not have to wait for the one before it to finish its round trips.
-const PG_COMMITTERS: usize = 4;
+/// does not have to wait for the one before it to finish. Two: while one
+/// group is in PostgreSQL the next gathers, and the groups stay large.
+/// More committers make smaller groups, and a group's fixed work (commit,
+/// planning, the foreign-key checks) then costs more per submission: with
+/// four, PostgreSQL spent about a quarter more CPU per submission and the
+/// p99 was higher (docs/open311.md, tenth run).
+const PG_COMMITTERS: usize = 2;
 
 /// The group-commit queue of one store: submissions wait in `queue`; a
 /// holder of one of the `turns` commits what is there.
@@ -317,8 +322,9 @@ impl Store {
         }
     }
 
-    /// Tracking counters for `count` new requests of one jurisdiction and
-    /// year, in one statement.
+    /// SQLite's tracking counters for `count` new requests of one
+    /// jurisdiction and year, in one statement, in the insert's transaction.
+    /// (PostgreSQL draws from a sequence in the insert itself: `pg_group`.)
     async fn next_tracking_seqs(
         &self,
         txn: &impl ConnectionTrait,
@@ -327,45 +333,18 @@ impl Store {
         count: usize,
     ) -> Result<Vec<i64>> {
         let k = i64::try_from(count).unwrap_or(i64::MAX);
-        match self.backend() {
-            Backend::Sqlite => {
-                let row = txn
-                    .query_one_raw(Statement::from_sql_and_values(
-                        DbBackend::Sqlite,
-                        "INSERT INTO tracking_counters (jurisdiction_id, year, last_seq) VALUES (?, ?, ?) \
-                         ON CONFLICT (jurisdiction_id, year) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
-                         RETURNING last_seq",
-                        [jurisdiction_id.into(), year.into(), k.into()],
-                    ))
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("tracking counter upsert returned nothing".into()))?;
-                let last = row.try_get::<i64>("", "last_seq")?;
-                Ok((last - k + 1..=last).collect())
-            }
-            Backend::Postgres => {
-                // `submit` made sure the sequence exists before it began.
-                // Outside the insert's transaction: a sequence is not
-                // transactional anyway (a rolled-back group leaves a gap).
-                let name = sequence_name(jurisdiction_id, year);
-                let rows = txn
-                    .query_all_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        format!("SELECT nextval('{name}') AS seq FROM generate_series(1, $1::bigint) ORDER BY 1"),
-                        [k.into()],
-                    ))
-                    .await?;
-                let seqs = rows
-                    .iter()
-                    .map(|r| r.try_get::<i64>("", "seq"))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                if seqs.len() != count {
-                    return Err(StoreError::Corrupt(
-                        "nextval returned the wrong number of values".into(),
-                    ));
-                }
-                Ok(seqs)
-            }
-        }
+        let row = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO tracking_counters (jurisdiction_id, year, last_seq) VALUES (?, ?, ?) \
+                 ON CONFLICT (jurisdiction_id, year) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
+                 RETURNING last_seq",
+                [jurisdiction_id.into(), year.into(), k.into()],
+            ))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("tracking counter upsert returned nothing".into()))?;
+        let last = row.try_get::<i64>("", "last_seq")?;
+        Ok((last - k + 1..=last).collect())
     }
 
     /// Commits several new requests (with their first history entries and
@@ -381,28 +360,29 @@ impl Store {
             Backend::Sqlite => Some(self.write().begin().await?),
             Backend::Postgres => None,
         };
-        // Tracking numbers, per jurisdiction and year, in submission order.
+        // Tracking numbers, per jurisdiction and year, in submission order:
+        // on SQLite drawn here; on PostgreSQL drawn by the insert itself
+        // from each row's sequence (filled in below).
         let mut numbers: Vec<Option<String>> = vec![None; batch.len()];
-        let mut groups: Vec<((String, i32), Vec<usize>)> = Vec::new();
-        for (i, (new, ..)) in batch.iter().enumerate() {
-            let key = (new.jurisdiction_id.clone(), new.tracking_year);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => v.push(i),
-                None => groups.push((key, vec![i])),
-            }
-        }
-        for ((jurisdiction_id, year), idx) in &groups {
-            let seqs = match &txn {
-                Some(txn) => self.next_tracking_seqs(txn, jurisdiction_id, *year, idx.len()).await?,
-                None => {
-                    self.next_tracking_seqs(self.write(), jurisdiction_id, *year, idx.len())
-                        .await?
+        if let Some(txn) = &txn {
+            let mut groups: Vec<((String, i32), Vec<usize>)> = Vec::new();
+            for (i, (new, ..)) in batch.iter().enumerate() {
+                let key = (new.jurisdiction_id.clone(), new.tracking_year);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => v.push(i),
+                    None => groups.push((key, vec![i])),
                 }
-            };
-            for (i, seq) in idx.iter().zip(seqs) {
-                numbers[*i] = Some(TrackingNumber::new(*year, u64::try_from(seq).unwrap_or(0)).to_string());
             }
+            for ((jurisdiction_id, year), idx) in &groups {
+                let seqs = self.next_tracking_seqs(txn, jurisdiction_id, *year, idx.len()).await?;
+                for (i, seq) in idx.iter().zip(seqs) {
+                    numbers[*i] = Some(TrackingNumber::new(*year, u64::try_from(seq).unwrap_or(0)).to_string());
+                }
+            }
+        } else {
+            numbers.fill(Some(String::new()));
         }
+        let mut tracking = Vec::with_capacity(if txn.is_none() { batch.len() } else { 0 });
 
         let mut contacts = Vec::new();
         let mut requests = Vec::with_capacity(batch.len());
@@ -463,6 +443,12 @@ impl Store {
                 version: 1,
             };
             requests.push(request_model(&record));
+            if txn.is_none() {
+                tracking.push(crate::pg_group::Tracking {
+                    sequence: sequence_name(&record.jurisdiction_id, new.tracking_year),
+                    year: new.tracking_year,
+                });
+            }
             events.push(event_model(
                 record.id,
                 &record.jurisdiction_id,
@@ -489,7 +475,15 @@ impl Store {
             out.push((record, event));
         }
         let Some(txn) = txn else {
-            crate::pg_group::insert_group(self.write(), &contacts, &requests, &events, &outboxes).await?;
+            let numbers =
+                crate::pg_group::insert_group(self.write(), contacts, requests, tracking, events, outboxes).await?;
+            let numbers: HashMap<Uuid, String> = numbers.into_iter().collect();
+            for (record, _) in &mut out {
+                record.tracking_number = numbers
+                    .get(&record.id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt("a group insert lost a request's tracking number".into()))?;
+            }
             return Ok(out);
         };
         if !contacts.is_empty() {
