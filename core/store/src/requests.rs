@@ -65,6 +65,16 @@ struct Combiner {
     turns: Arc<tokio::sync::Semaphore>,
 }
 
+impl Combiner {
+    /// The next group: up to [`MAX_GROUP`] of the waiting submissions,
+    /// oldest first (empty when none wait).
+    fn take_group(&self) -> Vec<Pending> {
+        let mut q = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = q.len().min(MAX_GROUP);
+        q.drain(..n).collect()
+    }
+}
+
 fn event_model(request_id: Uuid, jurisdiction_id: &str, e: &NewEvent, now: DateTime<Utc>) -> event::ActiveModel {
     event::ActiveModel {
         id: Set(e.id),
@@ -192,9 +202,11 @@ impl Store {
     /// with one multi-row insert per table — on SQLite through the one
     /// writer connection, one group at a time; on PostgreSQL with one
     /// commit (one WAL flush) per group, up to [`PG_COMMITTERS`] groups at
-    /// once. A submission waits for at most the transactions in progress
-    /// plus its own. If a group fails, its submissions are committed one by
-    /// one, so each gets its own answer.
+    /// once. The turn's holder keeps committing what queued meanwhile until
+    /// nothing waits, then gives the turn back. A submission waits for at
+    /// most the transactions in progress plus its own. If a group fails,
+    /// its submissions are committed one by one, so each gets its own
+    /// answer.
     pub async fn submit(
         &self,
         new: NewRequest,
@@ -219,45 +231,47 @@ impl Store {
                 reply: tx,
             });
         let dropped = || StoreError::Corrupt("a group commit dropped a submission".into());
-        loop {
-            // Whichever comes first: the answer (another submitter's group
-            // took this submission) or a turn to commit what is queued. A
-            // submitter already answered must not wait for a turn behind
-            // the commits in progress just to learn it.
-            let turn = tokio::select! {
-                biased;
-                answer = &mut rx => return answer.map_err(|_| dropped())?,
-                turn = combiner.turns.clone().acquire_owned() => {
-                    turn.map_err(|_| StoreError::Corrupt("the group-commit queue closed".into()))?
-                }
-            };
-            match rx.try_recv() {
-                Ok(result) => return result,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(dropped()),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+        // Whichever comes first: the answer (another submitter's group
+        // took this submission) or a turn to commit what is queued. A
+        // submitter already answered must not wait for a turn behind
+        // the commits in progress just to learn it.
+        let turn = tokio::select! {
+            biased;
+            answer = &mut rx => return answer.map_err(|_| dropped())?,
+            turn = combiner.turns.clone().acquire_owned() => {
+                turn.map_err(|_| StoreError::Corrupt("the group-commit queue closed".into()))?
             }
-            let batch: Vec<Pending> = {
-                let mut q = combiner.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let n = q.len().min(MAX_GROUP);
-                q.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                // Not answered and not queued: this submission is in a group
-                // another submitter is committing right now.
-                drop(turn);
-                return rx.await.map_err(|_| dropped())?;
-            }
-            // Committed from its own task, so a submitter that goes away
-            // (client disconnect) cannot roll back the others' requests.
-            let store = self.clone();
-            let task = tokio::spawn(async move {
-                store.commit_group(batch).await;
-                drop(turn);
-            });
-            if task.await.is_err() {
-                return Err(StoreError::Corrupt("a group commit panicked".into()));
-            }
+        };
+        match rx.try_recv() {
+            Ok(result) => return result,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(dropped()),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
+        let batch = combiner.take_group();
+        if batch.is_empty() {
+            // Not answered and not queued: this submission is in a group
+            // another submitter is committing right now.
+            drop(turn);
+            return rx.await.map_err(|_| dropped())?;
+        }
+        // Committed from its own task, so a submitter that goes away
+        // (client disconnect) cannot roll back the others' requests.
+        // The task keeps its turn while submissions are waiting and
+        // commits them next, so the writer does not sit idle while a
+        // waiting submitter is woken to take the turn over. This
+        // submitter's answer comes through `rx` like anyone's.
+        // (Should the task panic, the replies it holds are dropped and
+        // their submitters get an error, not a hang.)
+        let (store, queue) = (self.clone(), combiner.clone());
+        tokio::spawn(async move {
+            let mut batch = batch;
+            while !batch.is_empty() {
+                store.commit_group(batch).await;
+                batch = queue.take_group();
+            }
+            drop(turn);
+        });
+        rx.await.map_err(|_| dropped())?
     }
 
     /// This store's group-commit queue.

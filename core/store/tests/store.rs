@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::json;
 use townhall_domain::intake::{BoundingBox, Channel, Reporter, ValidIntake};
 use townhall_domain::priority::Priority;
@@ -483,6 +483,80 @@ both_databases!(
         }
         assert_eq!(numbers.len(), 40);
         assert!(numbers.contains("2026-000040"));
+    }
+);
+
+both_databases!(
+    a_submission_queued_behind_a_commit_is_committed_even_if_its_submitter_leaves,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        catalog(&s).await;
+        // Another connection holds up every write to the requests table, so
+        // the commits that take the store's turns (one on SQLite, two on
+        // PostgreSQL) stall in the database.
+        let blocker = Database::connect(db.url.as_str()).await.unwrap();
+        let hold = blocker.begin().await.unwrap();
+        let turns = match db.kind {
+            townhall_testkit::Kind::Sqlite => {
+                hold.execute_unprepared("UPDATE service_requests SET version = version")
+                    .await
+                    .unwrap();
+                1
+            }
+            townhall_testkit::Kind::Postgres => {
+                hold.execute_unprepared("LOCK TABLE service_requests IN SHARE MODE")
+                    .await
+                    .unwrap();
+                2
+            }
+        };
+        let mut committing = Vec::new();
+        for i in 0..turns {
+            let s = s.clone();
+            committing.push(tokio::spawn(async move {
+                submit(&s, "pothole", 41.0 + f64::from(i), now()).await
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // This one can only queue; its submitter then goes away (a client
+        // that disconnects) while the stalled commits still hold the turns.
+        let queued = new_request("graffiti", 42.0, now());
+        let queued_id = queued.id;
+        let leaver = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.submit(
+                    queued,
+                    NewEvent::new(EventKind::Created, Actor::reporter()),
+                    vec![],
+                    now(),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!leaver.is_finished(), "the queued submission did not wait for a turn");
+        leaver.abort();
+        assert!(leaver.await.unwrap_err().is_cancelled());
+        hold.rollback().await.unwrap();
+        for t in committing {
+            t.await.unwrap();
+        }
+        // The turn holders' commits take what queued meanwhile before they
+        // give their turns back: the request is stored without anyone
+        // submitting after it.
+        let started = std::time::Instant::now();
+        let stored = loop {
+            match s.request("riverton", queued_id).await {
+                Ok(r) => break r,
+                Err(StoreError::NotFound { .. }) if started.elapsed() < std::time::Duration::from_secs(5) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the queued submission was not committed: {e}"),
+            }
+        };
+        assert_eq!(stored.service_code, "graffiti");
+        assert_eq!(stored.tracking_number, format!("2026-{:06}", turns + 1));
     }
 );
 
