@@ -247,24 +247,19 @@ impl Store {
             Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(dropped()),
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
-        let batch = combiner.take_group();
-        if batch.is_empty() {
-            // Not answered and not queued: this submission is in a group
-            // another submitter is committing right now.
-            drop(turn);
-            return rx.await.map_err(|_| dropped())?;
-        }
         // Committed from its own task, so a submitter that goes away
         // (client disconnect) cannot roll back the others' requests.
         // The task keeps its turn while submissions are waiting and
         // commits them next, so the writer does not sit idle while a
-        // waiting submitter is woken to take the turn over. This
-        // submitter's answer comes through `rx` like anyone's.
-        // (Should the task panic, the replies it holds are dropped and
-        // their submitters get an error, not a hang.)
+        // waiting submitter is woken to take the turn over. (Nothing
+        // queued means this submission is in a group another turn is
+        // committing right now; the turn goes straight back.) Either way
+        // this submitter's answer comes through `rx` like anyone's; should
+        // the task panic, the replies it holds are dropped and their
+        // submitters get an error, not a hang.
         let (store, queue) = (self.clone(), combiner.clone());
         tokio::spawn(async move {
-            let mut batch = batch;
+            let mut batch = queue.take_group();
             while !batch.is_empty() {
                 store.commit_group(batch).await;
                 batch = queue.take_group();
